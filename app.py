@@ -1,0 +1,63 @@
+"""Serve Pulseboard: `python app.py` (what `make run` and `make serve` do)."""
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+if __name__ == "__main__" and os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
+    # Before anything imports socket, threading, ssl or a database driver (STACK.md).
+    import eventlet
+
+    eventlet.monkey_patch()
+
+import sys  # noqa: E402
+
+from app_factory import create_app  # noqa: E402
+from extensions import db, socketio  # noqa: E402
+from services import accounts, migrations  # noqa: E402
+
+app = create_app()
+
+
+def server_options(async_mode: str, max_connections: int) -> dict:
+    """Options of each async mode's web server; the only place that knows which server runs."""
+    if async_mode == "eventlet":
+        # minimum_chunk_size=0: eventlet.wsgi otherwise buffers a streamed response, and SSE looks dead.
+        return {"max_size": max_connections, "minimum_chunk_size": 0}
+    if async_mode == "threading":
+        return {"allow_unsafe_werkzeug": True}
+    return {}
+
+
+def prepare_database() -> str | None:
+    """Upgrade the schema and make sure an admin exists; return a password generated just now."""
+    migrations.upgrade(app.config["DATABASE_URL"])
+    with app.app_context():
+        password = accounts.ensure_admin(db.session, app.config["ADMIN_USERNAME"],
+                                         app.config["ADMIN_PASSWORD"], app.config["PASSWORD_HASH_METHOD"])
+        db.session.commit()
+    return password
+
+
+def print_banner(password: str | None) -> None:
+    url = f"http://{app.config['HOST']}:{app.config['PORT']}"
+    lines = [f"Pulseboard is serving on {url}/admin/dashboard", f"  username: {app.config['ADMIN_USERNAME']}"]
+    if password:
+        lines.append(f"  password: {password}")
+    elif app.config["ADMIN_PASSWORD"]:
+        lines.append("  password: the ADMIN_PASSWORD you configured")
+    else:
+        lines.append("  password: the one printed when this database was first set up")
+    print("\n".join(lines), flush=True)
+
+
+def main() -> None:
+    password = prepare_database()
+    print_banner(password)
+    mode = app.config["SOCKETIO_ASYNC_MODE"]
+    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], use_reloader=False, log_output=False,
+                 **server_options(mode, app.config["MAX_CONNECTIONS"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+from blueprints.permissions import guard_admin_api
+
+bp = Blueprint("admin_api", __name__)
+bp.before_request(guard_admin_api)
+
+from blueprints.admin_api import accounts, audit_log  # noqa: E402,F401  (routes attach themselves to bp)

@@ -1,0 +1,82 @@
+"""Users and API keys: thin views over services.accounts, every change audited."""
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from blueprints.admin_api import bp
+from blueprints.http import ApiError, get_or_404, json_body
+from database import ApiKey, User
+from extensions import db
+from services import accounts, audit
+
+
+def audited(action: str, target: str, details: dict | None = None) -> None:
+    audit.record(db.session, current_user.username, action, target, details, request.remote_addr)
+    db.session.commit()
+
+
+def account_change(apply):
+    """Run `apply()`, turning an AccountError into a 422 that names the field."""
+    try:
+        return apply()
+    except accounts.AccountError as error:
+        db.session.rollback()
+        raise ApiError(422, str(error), {"field": error.field}) from None
+
+
+@bp.get("/users")
+def list_users():
+    return jsonify(users=[accounts.user_as_dict(user) for user in accounts.list_users(db.session)])
+
+
+@bp.post("/users")
+def create_user():
+    payload = json_body()
+    user = account_change(lambda: accounts.create_user(
+        db.session, str(payload.get("username") or ""), str(payload.get("password") or ""),
+        str(payload.get("role") or "viewer"), current_app.config["PASSWORD_HASH_METHOD"]))
+    audited("user.create", user.username, {"role": user.role})
+    return jsonify(accounts.user_as_dict(user)), 201
+
+
+@bp.patch("/users/<int:user_id>")
+def update_user(user_id: int):
+    user = get_or_404(db.session, User, user_id)
+    changes = {key: value for key, value in json_body().items() if key in ("role", "password", "active")}
+    if not changes:
+        raise ApiError(422, "nothing to change: send role, password or active")
+    account_change(lambda: accounts.update_user(db.session, user, changes,
+                                                current_app.config["PASSWORD_HASH_METHOD"]))
+    audited("user.update", user.username, {key: value for key, value in changes.items() if key != "password"}
+            | ({"password": "changed"} if "password" in changes else {}))
+    return jsonify(accounts.user_as_dict(user))
+
+
+@bp.delete("/users/<int:user_id>")
+def delete_user(user_id: int):
+    user = get_or_404(db.session, User, user_id)
+    username = user.username
+    account_change(lambda: accounts.delete_user(db.session, user))
+    audited("user.delete", username)
+    return "", 204
+
+
+@bp.get("/api-keys")
+def list_api_keys():
+    return jsonify(api_keys=[accounts.api_key_as_dict(key) for key in accounts.list_api_keys(db.session)])
+
+
+@bp.post("/api-keys")
+def create_api_key():
+    payload = json_body()
+    issued = account_change(lambda: accounts.issue_api_key(db.session, str(payload.get("name") or ""),
+                                                             current_user))
+    audited("api_key.create", issued.record.name, {"id": issued.record.id, "prefix": issued.record.prefix})
+    return jsonify(id=issued.record.id, name=issued.record.name, key=issued.key, prefix=issued.record.prefix), 201
+
+
+@bp.delete("/api-keys/<int:key_id>")
+def revoke_api_key(key_id: int):
+    record = get_or_404(db.session, ApiKey, key_id)
+    accounts.revoke_api_key(db.session, record)
+    audited("api_key.revoke", record.name, {"id": record.id, "prefix": record.prefix})
+    return "", 204

@@ -1,0 +1,12 @@
+from flask import jsonify, request
+
+from blueprints.admin_api import bp
+from blueprints.http import bounded_int
+from extensions import db
+from services import audit
+
+
+@bp.get("/audit")
+def audit_entries():
+    entries = audit.recent(db.session, bounded_int("limit", 100), request.args.get("action"))
+    return jsonify(entries=[audit.as_dict(entry) for entry in entries])

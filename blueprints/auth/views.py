@@ -1,0 +1,74 @@
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from blueprints.auth import bp
+from blueprints.auth.forms import LoginForm, LogoutForm
+from extensions import db, limiter
+from services import accounts, audit
+
+LOGIN_FAILED = 401
+
+
+def login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def submitted_username() -> str:
+    return "login-user:" + request.form.get("username", "").strip().lower()
+
+
+def failed_login(response) -> bool:
+    return response.status_code == LOGIN_FAILED
+
+
+def safe_next(target: str | None) -> str:
+    """Follow `next` only to a path on this site: no scheme, no host, no protocol-relative //."""
+    if not target:
+        return url_for("admin.dashboard")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("admin.dashboard")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"], deduct_when=failed_login)
+@limiter.limit(login_limit, methods=["POST"], key_func=submitted_username, deduct_when=failed_login)
+def login():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("auth/login.html", form=form)
+    if not form.validate():
+        status = 400 if "csrf_token" in form.errors else LOGIN_FAILED
+        return render_template("auth/login.html", form=form), status
+    user = accounts.authenticate(db.session, form.username.data, form.password.data)
+    if user is None:
+        audit.record(db.session, form.username.data[:80], "login.failed", remote_addr=request.remote_addr)
+        db.session.commit()
+        flash("Invalid username or password.", "error")
+        return render_template("auth/login.html", form=form), LOGIN_FAILED
+    login_user(user, remember=form.remember.data)
+    audit.record(db.session, user.username, "login", remote_addr=request.remote_addr)
+    db.session.commit()
+    return redirect(safe_next(request.args.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    form = LogoutForm()
+    if not form.validate_on_submit():
+        return render_template("error.html", status=400, message="Missing or invalid CSRF token."), 400
+    if current_user.is_authenticated:
+        audit.record(db.session, current_user.username, "logout", remote_addr=request.remote_addr)
+        db.session.commit()
+        logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for("admin.dashboard"))

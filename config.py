@@ -1,0 +1,83 @@
+"""Settings read from the environment (and `.env` when present); every name is in `.env.example`."""
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+load_dotenv(BASE_DIR / ".env")
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env_str(name, str(default)))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(env_str(name, str(default)))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return env_str(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def persistent_secret_key(instance_dir: Path) -> str:
+    """Return SECRET_KEY, or one generated on first start and kept in the instance folder."""
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    key_file = instance_dir / "secret_key"
+    if not key_file.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    HOST = env_str("HOST", "127.0.0.1")
+    PORT = env_int("PORT", 5000)
+    SECRET_KEY = persistent_secret_key(INSTANCE_DIR)
+    DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'pulseboard.db'}")
+    DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
+    SOCKETIO_ASYNC_MODE = env_str("SOCKETIO_ASYNC_MODE", "eventlet")
+    SOCKETIO_MESSAGE_QUEUE = env_str("SOCKETIO_MESSAGE_QUEUE")
+    # eventlet.wsgi holds 1,024 connections by default and then stops answering (STACK.md).
+    MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 20000)
+    RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5 per minute")
+    ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
+    ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
+    DEMO = env_bool("DEMO", False)
+    LIVE_UPDATE_INTERVAL = env_float("LIVE_UPDATE_INTERVAL", 1.0)
+    SYSTEM_SAMPLE_INTERVAL = env_float("SYSTEM_SAMPLE_INTERVAL", 1.0)
+    PASSWORD_HASH_METHOD = "scrypt"
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # The admin API checks CSRF itself, after its login check, so anonymous calls get 401, not 400.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT = None
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    DATABASE_URL = "sqlite://"
+    SOCKETIO_ASYNC_MODE = "threading"
+    RATELIMIT_STORAGE_URI = "memory://"
+    ADMIN_PASSWORD = "admin-test-password"
+    DEMO = False
+    # Hashing is deliberately slow in production; tests make many users.
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
