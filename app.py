@@ -6,6 +6,9 @@ from dotenv import load_dotenv
 load_dotenv()
 if __name__ == "__main__" and os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
     # Before anything imports socket, threading, ssl or a database driver (STACK.md).
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known: see README
     import eventlet
 
     eventlet.monkey_patch()

@@ -2,8 +2,8 @@
 from flask import Flask
 
 from blueprints import admin, admin_api, auth, probes
+from blueprints.commands import register_commands
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers
-from commands import register_commands
 from config import INSTANCE_DIR, Config
 from database import User
 from extensions import csrf, db, limiter, login_manager, socketio

@@ -28,6 +28,15 @@ def env_bool(name: str, default: bool) -> bool:
     return env_str(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
 
 
+def database_url() -> str:
+    """DATABASE_URL, with a relative SQLite path taken from the project folder rather than the shell's."""
+    url = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'pulseboard.db'}")
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and path != ":memory:" and not Path(path).is_absolute():
+        return f"sqlite:///{BASE_DIR / path}"
+    return url
+
+
 def persistent_secret_key(instance_dir: Path) -> str:
     """Return SECRET_KEY, or one generated on first start and kept in the instance folder."""
     configured = env_str("SECRET_KEY")
@@ -45,7 +54,7 @@ class Config:
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
     SECRET_KEY = persistent_secret_key(INSTANCE_DIR)
-    DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'pulseboard.db'}")
+    DATABASE_URL = database_url()
     DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
     SOCKETIO_ASYNC_MODE = env_str("SOCKETIO_ASYNC_MODE", "eventlet")
     SOCKETIO_MESSAGE_QUEUE = env_str("SOCKETIO_MESSAGE_QUEUE")

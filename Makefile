@@ -1,0 +1,52 @@
+# Pulseboard: `make run` for a demo on http://127.0.0.1:5000, `make test` for the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VENDOR := static/vendor
+VENDOR_FILES := \
+	node_modules/chart.js/dist/chart.umd.min.js \
+	node_modules/chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js \
+	node_modules/hammerjs/hammer.min.js \
+	node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js \
+	node_modules/socket.io-client/dist/socket.io.min.js
+
+.PHONY: setup run serve test bench clean python-deps frontend chromium database
+
+setup: python-deps frontend chromium database
+
+python-deps: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+frontend: $(VENDOR)/.installed
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(VENDOR_FILES) $(VENDOR)/
+	touch $@
+
+# Browser tests drive Debian's chromium; nothing downloads a browser of its own.
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+database: python-deps
+	$(PY) -m flask --app app db upgrade
+
+run: setup
+	DEMO=$${DEMO:-1} $(PY) app.py
+
+serve: setup
+	DEMO=$${DEMO:-0} $(PY) app.py
+
+test: setup
+	$(PY) -m pytest tests
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR)

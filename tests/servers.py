@@ -1,0 +1,115 @@
+"""Real Pulseboard server processes (`python app.py`) on free loopback ports, for end-to-end tests."""
+import ctypes
+import re
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE_ADMIN = ("admin", "live-admin-password")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # A server left behind would keep its port (SO_REUSEPORT) and answer the next run with old code.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    env: dict
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_server(workdir: Path, **settings) -> ServerProcess:
+    """Start `python app.py` with `settings` as environment and wait until /healthz answers."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("ADMIN_PASSWORD", "DEMO")}
+    env.update(HOST="127.0.0.1", PORT=str(port), SECRET_KEY="live-secret", DEMO="0",
+               DATABASE_URL=f"sqlite:///{workdir / 'pulseboard.db'}", PYTHONUNBUFFERED="1")
+    env.update({key: str(value) for key, value in settings.items()})
+    log_path = workdir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    server = ServerProcess(f"http://127.0.0.1:{port}", env, log_path, process)
+    wait_until_healthy(server)
+    return server
+
+
+def wait_until_healthy(server: ServerProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.output()}")
+        try:
+            if requests.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not answer /healthz within {timeout}s:\n{server.output()}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """One real server for the session, with a known admin password."""
+    server = start_server(tmp_path_factory.mktemp("live"), ADMIN_USERNAME=LIVE_ADMIN[0], ADMIN_PASSWORD=LIVE_ADMIN[1])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start servers with custom settings for one test; all are stopped after it."""
+    started = []
+
+    def start(**settings) -> ServerProcess:
+        server = start_server(tmp_path, **settings)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def login_session(server: ServerProcess, username: str = LIVE_ADMIN[0], password: str = LIVE_ADMIN[1]):
+    """A requests session logged in through the real form; `.csrf` holds the page's token."""
+    session = requests.Session()
+    form = session.get(server.url + "/login", timeout=5).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    response = session.post(server.url + "/login", data={"username": username, "password": password,
+                                                          "csrf_token": token}, timeout=10)
+    assert response.status_code == 200 and response.url.endswith("/admin/dashboard"), response.text[:500]
+    session.csrf = re.search(r'name="csrf-token" content="([^"]+)"', response.text).group(1)
+    session.headers["X-CSRFToken"] = session.csrf
+    return session
