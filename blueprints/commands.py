@@ -1,6 +1,7 @@
 """`flask --app app ...` commands: schema upgrades, users and API keys from the shell."""
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from extensions import db
 from services import accounts, migrations
@@ -12,7 +13,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(api_keys_group)
 
 
-@click.group("db", help="Database schema.")
+@click.group("db", cls=AppGroup, help="Database schema.")
 def db_group():
     pass
 
@@ -23,7 +24,7 @@ def db_upgrade():
     click.echo("database is at the newest schema revision")
 
 
-@click.group("users", help="Panel accounts.")
+@click.group("users", cls=AppGroup, help="Panel accounts.")
 def users_group():
     pass
 
@@ -41,13 +42,28 @@ def users_create(username: str, role: str, password: str):
     click.echo(f"created {user.role} {user.username} (id {user.id})")
 
 
+@users_group.command("set-password", help="Set an account's password (e.g. a forgotten generated one).")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(username: str, password: str):
+    user = accounts.find_user(db.session, username)
+    if user is None:
+        raise click.ClickException(f"no account named {username}")
+    try:
+        accounts.update_user(db.session, user, {"password": password}, current_app.config["PASSWORD_HASH_METHOD"])
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"password of {user.username} changed")
+
+
 @users_group.command("list", help="List accounts.")
 def users_list():
     for user in accounts.list_users(db.session):
         click.echo(f"{user.id}\t{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
 
 
-@click.group("api-keys", help="Ingest API keys.")
+@click.group("api-keys", cls=AppGroup, help="Ingest API keys.")
 def api_keys_group():
     pass
 

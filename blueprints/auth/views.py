@@ -1,15 +1,12 @@
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
 from blueprints.auth import bp
 from blueprints.auth.forms import LoginForm, LogoutForm
 from extensions import db, limiter
 from services import accounts, audit
-
-LOGIN_FAILED = 401
-
 
 def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
@@ -19,8 +16,15 @@ def submitted_username() -> str:
     return "login-user:" + request.form.get("username", "").strip().lower()
 
 
-def failed_login(response) -> bool:
-    return response.status_code == LOGIN_FAILED
+def failed_login(_response) -> bool:
+    return g.get("login_failed", False)
+
+
+def refuse_login(form: LoginForm):
+    """Re-show the form with one message for every failure, and count it against the rate limits."""
+    g.login_failed = True
+    flash("Invalid username or password.", "error")
+    return render_template("auth/login.html", form=form)
 
 
 def safe_next(target: str | None) -> str:
@@ -43,14 +47,15 @@ def login():
     if request.method == "GET":
         return render_template("auth/login.html", form=form)
     if not form.validate():
-        status = 400 if "csrf_token" in form.errors else LOGIN_FAILED
-        return render_template("auth/login.html", form=form), status
+        if "csrf_token" in form.errors:
+            flash("The form expired; please try again.", "error")
+            return render_template("auth/login.html", form=form), 400
+        return refuse_login(form)
     user = accounts.authenticate(db.session, form.username.data, form.password.data)
     if user is None:
         audit.record(db.session, form.username.data[:80], "login.failed", remote_addr=request.remote_addr)
         db.session.commit()
-        flash("Invalid username or password.", "error")
-        return render_template("auth/login.html", form=form), LOGIN_FAILED
+        return refuse_login(form)
     login_user(user, remember=form.remember.data)
     audit.record(db.session, user.username, "login", remote_addr=request.remote_addr)
     db.session.commit()

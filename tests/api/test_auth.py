@@ -19,7 +19,7 @@ def test_login_then_dashboard(auth, client):
 def test_one_generic_message_for_unknown_user_and_wrong_password(auth):
     unknown = auth.login("nobody", ADMIN[1])
     wrong = auth.login(ADMIN[0], "wrong-password")
-    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.status_code == wrong.status_code == 200
     assert "Invalid username or password." in unknown.text
     assert "Invalid username or password." in wrong.text
 
@@ -53,7 +53,7 @@ def test_anonymous_page_redirects_to_login_with_next(client):
 
 def test_sixth_failed_attempt_within_a_minute_is_throttled(auth):
     statuses = [auth.login(ADMIN[0], f"wrong-{attempt}").status_code for attempt in range(7)]
-    assert statuses[:5] == [401] * 5
+    assert statuses[:5] == [200] * 5
     assert statuses[5:] == [429, 429]
 
 
@@ -65,7 +65,7 @@ def test_throttling_is_per_username_across_clients(app):
         token = csrf_token_in(client.get("/login").text)
         statuses.append(client.post("/login", data={"username": "Viewer", "password": "nope",
                                                     "csrf_token": token}).status_code)
-    assert statuses == [401] * 5 + [429]
+    assert statuses == [200] * 5 + [429]
 
 
 def test_successful_logins_do_not_count_against_the_limit(auth):
