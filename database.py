@@ -137,6 +137,29 @@ class Transaction(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class RevenueRollup(Base):
+    """Transactions per UTC hour, currency and status, kept up to date by every ingest batch."""
+
+    __tablename__ = "revenue_rollups"
+    __table_args__ = (UniqueConstraint("hour", "currency", "status", name="uq_revenue_rollups_group"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hour: Mapped[datetime]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(BigInteger)
+    amount_e4: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestLock(Base):
+    """One row that every ingest batch updates first, so rollups are read and written by one batch at a time."""
+
+    __tablename__ = "ingest_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batches: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class UserActivity(Base):
     __tablename__ = "user_activities"
     __table_args__ = (

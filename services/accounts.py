@@ -115,6 +115,12 @@ def find_active_api_key(session: Session, key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)))
 
 
+def touch_api_key(session: Session, record: ApiKey, now, every_seconds: int = 60) -> None:
+    """Note the key's use, at most once a minute, so ingest does not write a row per request for it."""
+    if record.last_used_at is None or (now - record.last_used_at).total_seconds() >= every_seconds:
+        record.last_used_at = now
+
+
 def revoke_api_key(session: Session, record: ApiKey) -> None:
     if record.revoked_at is None:
         record.revoked_at = utcnow()

@@ -1,0 +1,58 @@
+import json
+from decimal import Decimal
+
+from flask import current_app, g, jsonify, request
+
+from blueprints.http import ApiError, runtime
+from blueprints.ingest import bp
+from database import utcnow
+from extensions import csrf, db, limiter
+from services import accounts, event_schema, ingest
+
+csrf.exempt(bp)
+
+
+def ingest_limit() -> str:
+    return current_app.config["INGEST_RATE_LIMIT"]
+
+
+def api_key_identity() -> str:
+    return "api-key:" + g.get("api_key_id", request.remote_addr or "")
+
+
+@bp.before_request
+def require_api_key():
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(401, "send an API key: Authorization: Bearer <key>")
+    record = accounts.find_active_api_key(db.session, key.strip())
+    if record is None:
+        raise ApiError(401, "unknown or revoked API key")
+    g.api_key_id = str(record.id)
+    accounts.touch_api_key(db.session, record, utcnow())
+
+
+def read_payload():
+    """Parse the body with exact decimals, so amounts never pass through a float."""
+    if not request.is_json:
+        raise ApiError(415, "send JSON with Content-Type: application/json")
+    try:
+        return json.loads(request.get_data(), parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"the body is not valid JSON: {error}") from None
+
+
+@bp.post("/events")
+@limiter.limit(ingest_limit, key_func=api_key_identity)
+def events():
+    payload = read_payload()
+    try:
+        event_schema.check_batch_shape(payload)
+    except event_schema.BatchError as error:
+        raise ApiError(error.status, str(error)) from None
+    rows, errors = event_schema.parse_batch(payload, utcnow())
+    stored = ingest.store_batch(db.session, rows)
+    db.session.commit()
+    runtime().announce_ingested(stored)
+    accepted = sum(len(items) for items in rows.values())
+    return jsonify(accepted=accepted, rejected=len(errors), errors=errors), 202

@@ -1,0 +1,124 @@
+"""Business analytics from rollups and indexed reads: revenue, transaction flow, recent transactions, activity."""
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from database import RevenueRollup, Transaction, UserActivity
+from services.event_schema import amount_text
+from services.time_buckets import bucket_starts, floor_time
+
+PERIOD_BUCKETS = {"hourly": "1h", "daily": "1d", "weekly": "1w"}
+DEFAULT_SPANS = {"hourly": timedelta(hours=24), "daily": timedelta(days=30), "weekly": timedelta(weeks=12)}
+BUCKET_LENGTHS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+MAX_BUCKETS = 800
+
+
+class RangeError(ValueError):
+    """A time range the analytics cannot answer (too long, or reversed)."""
+
+
+def revenue_range(period: str, start: datetime | None, end: datetime | None, now: datetime):
+    """The range a revenue query covers: defaults per period, and at most MAX_BUCKETS buckets."""
+    end = end or now
+    start = start or end - DEFAULT_SPANS[period]
+    if start >= end:
+        raise RangeError("start must be before end")
+    if (end - start) / BUCKET_LENGTHS[period] > MAX_BUCKETS:
+        raise RangeError(f"the range holds more than {MAX_BUCKETS} {period} buckets; narrow it or use a longer period")
+    return start, end
+
+
+def revenue(session: Session, period: str, start: datetime, end: datetime, currency: str | None = None) -> dict:
+    """Completed revenue per bucket (total, count, average) and a summary, in one currency."""
+    bucket = PERIOD_BUCKETS[period]
+    rows = session.execute(
+        select(RevenueRollup.hour, RevenueRollup.currency, RevenueRollup.count, RevenueRollup.amount_e4)
+        .where(RevenueRollup.status == "completed", RevenueRollup.hour >= floor_time(start, "1h"),
+               RevenueRollup.hour < end)).all()
+    per_currency: dict[str, dict[datetime, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for hour, row_currency, count, amount in rows:
+        totals = per_currency[row_currency][floor_time(hour, bucket)]
+        totals[0] += count
+        totals[1] += amount
+    currencies = sorted(per_currency, key=lambda c: -sum(t[1] for t in per_currency[c].values()))
+    chosen = currency or (currencies[0] if currencies else None)
+    totals = per_currency.get(chosen, {})
+    buckets = [bucket_entry(moment, *totals.get(moment, (0, 0))) for moment in bucket_starts(start, end, bucket)]
+    return {"period": period, "start": start.isoformat(), "end": end.isoformat(), "currency": chosen,
+            "currencies": currencies, "buckets": buckets, "summary": revenue_summary(buckets, totals)}
+
+
+def bucket_entry(moment: datetime, count: int, amount_e4: int) -> dict:
+    return {"start": moment.isoformat(), "total": amount_text(amount_e4), "count": count,
+            "average": amount_text(amount_e4 // count) if count else "0.00"}
+
+
+def revenue_summary(buckets: list[dict], totals: dict) -> dict:
+    count = sum(value[0] for value in totals.values())
+    amount = sum(value[1] for value in totals.values())
+    peak = max(buckets, key=lambda entry: totals.get(datetime.fromisoformat(entry["start"]), (0, 0))[1], default=None)
+    return {"total": amount_text(amount), "count": count, "average": amount_text(amount // count) if count else "0.00",
+            "peak": {"start": peak["start"], "total": peak["total"]} if peak and peak["count"] else None}
+
+
+def transaction_flow(session: Session, since: datetime, until: datetime) -> dict:
+    """Counts and amounts per status (amounts per currency), from the hourly rollups."""
+    rows = session.execute(
+        select(RevenueRollup.status, RevenueRollup.currency, func.sum(RevenueRollup.count),
+               func.sum(RevenueRollup.amount_e4))
+        .where(RevenueRollup.hour >= floor_time(since, "1h"), RevenueRollup.hour < until)
+        .group_by(RevenueRollup.status, RevenueRollup.currency)).all()
+    statuses: dict[str, dict] = {}
+    for status, currency, count, amount in rows:
+        entry = statuses.setdefault(status, {"status": status, "count": 0, "amounts": {}})
+        entry["count"] += int(count)
+        entry["amounts"][currency] = amount_text(int(amount))
+    counts = Counter({status: entry["count"] for status, entry in statuses.items()})
+    settled = counts["completed"] + counts["failed"]
+    return {"since": since.isoformat(), "until": until.isoformat(), "statuses": sorted(statuses.values(), key=lambda e: e["status"]),
+            "total_count": sum(counts.values()),
+            "success_rate": round(counts["completed"] / settled, 4) if settled else None}
+
+
+def recent_transactions(session: Session, limit: int, status: str | None = None, since: datetime | None = None) -> list[dict]:
+    query = select(Transaction).order_by(Transaction.occurred_at.desc(), Transaction.id.desc()).limit(limit)
+    if status:
+        query = query.where(Transaction.status == status)
+    if since:
+        query = query.where(Transaction.occurred_at >= since)
+    return [transaction_as_dict(row) for row in session.scalars(query)]
+
+
+def transaction_as_dict(row: Transaction) -> dict:
+    return {"id": row.external_id, "amount": amount_text(row.amount_e4), "currency": row.currency,
+            "status": row.status, "user_id": row.user_id, "timestamp": row.occurred_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(), "metadata": row.details}
+
+
+def user_activity(session: Session, now: datetime, minutes: int, limit: int) -> dict:
+    """The feed, active users, and counts by action and by hour within the last `minutes`."""
+    since = now - timedelta(minutes=minutes)
+    window = UserActivity.occurred_at >= since
+    feed = session.scalars(select(UserActivity).where(window)
+                           .order_by(UserActivity.occurred_at.desc(), UserActivity.id.desc()).limit(limit))
+    active = session.scalar(select(func.count(func.distinct(UserActivity.user_id))).where(window))
+    by_action = session.execute(select(UserActivity.action, func.count()).where(window)
+                                .group_by(UserActivity.action).order_by(func.count().desc())).all()
+    return {"since": since.isoformat(), "minutes": minutes, "active_users": active,
+            "feed": [activity_as_dict(row) for row in feed],
+            "by_action": [{"action": action, "count": count} for action, count in by_action],
+            "by_hour": counts_by_hour(session, since, now)}
+
+
+def counts_by_hour(session: Session, since: datetime, now: datetime) -> list[dict]:
+    # Read only the timestamps and bucket in Python: the same on SQLite and PostgreSQL, and cheap for a window.
+    counts = Counter(floor_time(moment, "1h") for moment in
+                     session.scalars(select(UserActivity.occurred_at).where(UserActivity.occurred_at >= since)))
+    return [{"hour": hour.isoformat(), "count": counts.get(hour, 0)} for hour in bucket_starts(since, now, "1h")]
+
+
+def activity_as_dict(row: UserActivity) -> dict:
+    return {"user_id": row.user_id, "action": row.action, "path": row.path, "session_id": row.session_id,
+            "timestamp": row.occurred_at.isoformat(), "metadata": row.details}
