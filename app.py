@@ -15,7 +15,7 @@ if __name__ == "__main__" and os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") 
 
 import sys  # noqa: E402
 
-from app_factory import create_app  # noqa: E402
+from app_factory import create_app, start_background_work  # noqa: E402
 from extensions import db, socketio  # noqa: E402
 from services import accounts, migrations  # noqa: E402
 
@@ -57,6 +57,7 @@ def print_banner(password: str | None) -> None:
 def main() -> None:
     password = prepare_database()
     print_banner(password)
+    start_background_work(app)
     mode = app.config["SOCKETIO_ASYNC_MODE"]
     socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], use_reloader=False, log_output=False,
                  **server_options(mode, app.config["MAX_CONNECTIONS"]))

@@ -1,17 +1,20 @@
 """create_app(config): the Flask app with its extensions, blueprints, error handlers and commands."""
 from flask import Flask
 
-from blueprints import admin, admin_api, auth, probes
+from blueprints import admin, admin_api, auth, ingest, probes
 from blueprints.commands import register_commands
-from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers
+from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers, tag_endpoint_for_monitor
 from config import INSTANCE_DIR, Config
 from database import User
 from extensions import csrf, db, limiter, login_manager, socketio
+from services.jobs import JobRunner, standard_jobs
+from services.runtime import build_runtime
 
 
 def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config_class)
+    register_runtime(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -29,6 +32,18 @@ def register_extensions(app: Flask) -> None:
     app.session_interface = SecureWhenHttpsSessionInterface()
 
 
+def register_runtime(app: Flask) -> None:
+    """The process's long-lived services, and the request monitor around the Flask app.
+
+    Before Socket.IO's middleware wraps the app: it copies the environ (so the monitor would not see the
+    endpoint Flask writes into it) and Socket.IO traffic is not a request worth timing anyway.
+    """
+    services = build_runtime(app.config)
+    app.extensions["runtime"] = services
+    app.wsgi_app = services.monitor.wsgi_middleware(app.wsgi_app)
+    app.after_request(tag_endpoint_for_monitor)
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     user = db.session.get(User, int(user_id))
@@ -40,3 +55,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(probes.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(admin_api.bp, url_prefix="/admin/api")
+    app.register_blueprint(ingest.bp, url_prefix="/api/v1")
+
+
+def start_background_work(app: Flask) -> JobRunner:
+    """Start the process's background jobs; only the server does this, never tests or the CLI."""
+    runner = JobRunner(app.extensions["runtime"], db.session, socketio.start_background_task, socketio.sleep)
+    runner.start(standard_jobs(app.extensions["runtime"], app.config))
+    return runner

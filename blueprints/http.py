@@ -1,10 +1,13 @@
 """Shared view helpers: JSON errors for API paths, security headers, and request-body parsing."""
+from datetime import UTC, datetime
+
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from extensions import db
+from services.performance import ENDPOINT_KEY, UNMATCHED_ENDPOINT
 
 API_PATH_PREFIXES = ("/admin/api/", "/api/", "/healthz", "/metrics")
 
@@ -88,6 +91,31 @@ def bounded_int(name: str, default: int, minimum: int = 1, maximum: int = 1000) 
     return value
 
 
+def time_arg(name: str) -> datetime | None:
+    """An ISO-8601 query parameter as an aware UTC datetime (no zone means UTC), or None when absent."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO-8601 time such as 2026-01-31T12:00:00Z",
+                       {"parameter": name}) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def choice_arg(name: str, allowed, default: str | None = None) -> str | None:
+    value = request.args.get(name) or default
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}", {"parameter": name})
+    return value
+
+
+def runtime():
+    """The app's long-lived services (hub, cache, breaker, monitor, sampler); see services/runtime.py."""
+    return current_app.extensions["runtime"]
+
+
 def get_or_404(session, model, ident):
     record = session.get(model, ident)
     if record is None:
@@ -100,6 +128,12 @@ class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def tag_endpoint_for_monitor(response: Response) -> Response:
+    """Tell the request monitor (a WSGI wrapper, outside Flask) which route answered."""
+    request.environ[ENDPOINT_KEY] = request.url_rule.rule if request.url_rule else UNMATCHED_ENDPOINT
+    return response
 
 
 def add_security_headers(response: Response) -> Response:

@@ -7,16 +7,12 @@ from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
 from services.event_schema import amount_text
-from services.time_buckets import bucket_starts, floor_time
+from services.time_buckets import RangeError, bucket_starts, floor_time
 
 PERIOD_BUCKETS = {"hourly": "1h", "daily": "1d", "weekly": "1w"}
 DEFAULT_SPANS = {"hourly": timedelta(hours=24), "daily": timedelta(days=30), "weekly": timedelta(weeks=12)}
 BUCKET_LENGTHS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
 MAX_BUCKETS = 800
-
-
-class RangeError(ValueError):
-    """A time range the analytics cannot answer (too long, or reversed)."""
 
 
 def revenue_range(period: str, start: datetime | None, end: datetime | None, now: datetime):
@@ -72,6 +68,8 @@ def transaction_flow(session: Session, since: datetime, until: datetime) -> dict
         .group_by(RevenueRollup.status, RevenueRollup.currency)).all()
     statuses: dict[str, dict] = {}
     for status, currency, count, amount in rows:
+        if not count:  # every transaction of this group moved on to another status
+            continue
         entry = statuses.setdefault(status, {"status": status, "count": 0, "amounts": {}})
         entry["count"] += int(count)
         entry["amounts"][currency] = amount_text(int(amount))

@@ -19,6 +19,9 @@ class EventHub:
         with self._lock:
             self._subscribers.append(subscriber)
 
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
     def publish(self, channel: str, items: list[dict]) -> None:
         """Hand `items` of `channel` (transaction, activity, metric, ...) to every subscriber."""
         if not items:

@@ -7,6 +7,10 @@ METRIC_BUCKETS = tuple(BUCKET_SECONDS)
 EPOCH_MONDAY = datetime(1970, 1, 5, tzinfo=UTC)
 
 
+class RangeError(ValueError):
+    """A time range a query cannot answer (reversed, or too many buckets)."""
+
+
 def floor_time(moment: datetime, bucket: str) -> datetime:
     """The start of the UTC bucket ("1m", "5m", "1h", "1d" or "1w", weeks from Monday) holding `moment`."""
     if bucket == "1w":

@@ -5,4 +5,6 @@ from blueprints.permissions import guard_admin_api
 bp = Blueprint("admin_api", __name__)
 bp.before_request(guard_admin_api)
 
-from blueprints.admin_api import accounts, audit_log  # noqa: E402,F401  (routes attach themselves to bp)
+from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves to bp)
+    accounts, analytics, audit_log, exports, notifications, operations,
+)

@@ -53,6 +53,6 @@ def events():
     rows, errors = event_schema.parse_batch(payload, utcnow())
     stored = ingest.store_batch(db.session, rows)
     db.session.commit()
-    runtime().announce_ingested(stored)
+    runtime().announce_ingested(stored, errors)
     accepted = sum(len(items) for items in rows.values())
     return jsonify(accepted=accepted, rejected=len(errors), errors=errors), 202

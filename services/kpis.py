@@ -1,0 +1,39 @@
+"""The dashboard's headline numbers, computed from indexed reads and rollups in a few milliseconds."""
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from database import RevenueRollup, Transaction, UserActivity
+from services.event_schema import amount_text
+from services.time_buckets import floor_time
+
+
+def business_kpis(session: Session, now: datetime) -> dict:
+    """Revenue today (per currency), transactions in the last minute, success rate this hour, active users."""
+    today = floor_time(now, "1d")
+    revenue_rows = session.execute(
+        select(RevenueRollup.currency, func.sum(RevenueRollup.amount_e4), func.sum(RevenueRollup.count))
+        .where(RevenueRollup.status == "completed", RevenueRollup.hour >= today)
+        .group_by(RevenueRollup.currency)).all()
+    revenue = sorted(((currency, int(amount), int(count)) for currency, amount, count in revenue_rows),
+                     key=lambda row: -row[1])
+    last_minute = session.scalar(select(func.count()).select_from(Transaction)
+                                 .where(Transaction.occurred_at >= now - timedelta(minutes=1)))
+    return {"revenue_today": {currency: amount_text(amount) for currency, amount, _ in revenue},
+            "revenue_currency": revenue[0][0] if revenue else None,
+            "transactions_today": sum(count for _, _, count in revenue),
+            "transactions_per_minute": last_minute,
+            "success_rate": success_rate(session, now - timedelta(hours=1)),
+            "active_users": session.scalar(select(func.count(func.distinct(UserActivity.user_id)))
+                                           .where(UserActivity.occurred_at >= now - timedelta(minutes=5)))}
+
+
+def success_rate(session: Session, since: datetime) -> float | None:
+    """Completed over completed-or-failed, from transactions since `since` (pending and refunds aside)."""
+    rows = dict(session.execute(select(Transaction.status, func.count())
+                                .where(Transaction.occurred_at >= since,
+                                       Transaction.status.in_(("completed", "failed")))
+                                .group_by(Transaction.status)).all())
+    settled = rows.get("completed", 0) + rows.get("failed", 0)
+    return round(rows.get("completed", 0) / settled, 4) if settled else None

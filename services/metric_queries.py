@@ -1,0 +1,63 @@
+"""Custom metric time series from the 1m/5m/1h/1d rollups, aggregated and optionally grouped by a tag."""
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from database import MetricRollup
+from services.histogram import LogHistogram
+from services.time_buckets import BUCKET_SECONDS, RangeError, floor_time
+
+AGGREGATIONS = ("avg", "sum", "count", "min", "max", "p95", "p99")
+BUCKETS = tuple(BUCKET_SECONDS)
+DEFAULT_POINTS = 60
+MAX_POINTS = 2000
+
+
+def query_range(bucket: str, start: datetime | None, end: datetime | None, now: datetime):
+    """Default to the last 60 buckets; refuse reversed ranges and more than MAX_POINTS buckets."""
+    step = timedelta(seconds=BUCKET_SECONDS[bucket])
+    end = end or now
+    start = start or end - DEFAULT_POINTS * step
+    if start >= end:
+        raise RangeError("start must be before end")
+    if (end - start) / step > MAX_POINTS:
+        raise RangeError(f"the range holds more than {MAX_POINTS} {bucket} buckets; use a larger bucket")
+    return start, end
+
+
+def series(session: Session, name: str, agg: str, bucket: str, start: datetime, end: datetime,
+           group_by: str | None = None) -> dict:
+    """One series per value of tag `group_by` (or a single series), with a point per bucket that has data."""
+    rows = session.scalars(select(MetricRollup).where(
+        MetricRollup.name == name, MetricRollup.bucket == bucket,
+        MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end))
+    groups: dict[str | None, dict[datetime, list[MetricRollup]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        group = row.tags.get(group_by) if group_by else None
+        groups[group][row.bucket_start].append(row)
+    return {"name": name, "agg": agg, "bucket": bucket, "start": start.isoformat(), "end": end.isoformat(),
+            "group_by": group_by,
+            "series": [{"group": group, "points": [{"ts": moment.isoformat(), "value": aggregate(agg, parts)}
+                                                   for moment, parts in sorted(buckets.items())]}
+                       for group, buckets in sorted(groups.items(), key=lambda item: str(item[0]))]}
+
+
+def aggregate(agg: str, parts: list[MetricRollup]) -> float:
+    """Combine the rollups of one bucket (one per tag set) into the asked aggregate."""
+    count = sum(part.count for part in parts)
+    if agg == "count":
+        return count
+    if agg == "sum":
+        return sum(part.sum for part in parts)
+    if agg == "avg":
+        return sum(part.sum for part in parts) / count
+    if agg == "min":
+        return min(part.min for part in parts)
+    if agg == "max":
+        return max(part.max for part in parts)
+    histogram = LogHistogram()
+    for part in parts:
+        histogram.merge(LogHistogram.from_dict(part.histogram))
+    return histogram.percentile(95 if agg == "p95" else 99)

@@ -1,0 +1,74 @@
+"""The long-lived services of one server process, built from settings; views and background jobs share them."""
+import os
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from services.cache_manager import DEFAULT_NAMESPACES, CacheManager
+from services.circuit_breaker import CircuitBreaker
+from services.hub import EventHub
+from services.ingest import as_event
+from services.performance import RequestMonitor
+
+# Hub channel of each ingested kind; the real-time layer turns channels into Socket.IO events and SSE.
+INGEST_CHANNELS = {"transactions": "transaction", "activities": "activity", "metrics": "metric"}
+DATABASE_FAILURES = (OperationalError, InterfaceError, TimeoutError)
+
+
+@dataclass
+class Runtime:
+    hub: EventHub
+    cache: CacheManager
+    breaker: CircuitBreaker
+    monitor: RequestMonitor
+    host: str
+    pid: int
+    started_at: float = field(default_factory=time.time)
+    latest_sample: dict | None = None
+    ingested: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    job_runs: dict = field(default_factory=dict)
+    request_totals: dict = field(default_factory=dict)  # (endpoint, method) -> drained minutes, for /metrics
+
+    def absorb_request_minutes(self, rows: list[dict]) -> None:
+        """Fold drained per-minute request rows into this process's lifetime totals (Prometheus counters)."""
+        fold_request_rows(self.request_totals, rows)
+
+    def request_lifetime(self) -> list[dict]:
+        """Lifetime request totals per endpoint, including the minute in progress."""
+        merged = {key: {**value, "histogram": dict(value["histogram"])} for key, value in self.request_totals.items()}
+        fold_request_rows(merged, self.monitor.snapshot_current())
+        return list(merged.values())
+
+    def announce_ingested(self, stored: dict[str, list[dict]], errors: list[dict] = ()) -> None:
+        """After a commit: drop the cache answers the batch made stale, count it, and publish it."""
+        kinds = [kind for kind, rows in stored.items() if rows]
+        if kinds:
+            self.cache.invalidate_for_ingest(kinds)
+        for kind, rows in stored.items():
+            self.ingested[kind] += len(rows)
+            self.hub.publish(INGEST_CHANNELS[kind], [as_event(kind, row) for row in rows])
+        for error in errors:
+            self.rejected[error["kind"]] += 1
+
+
+def fold_request_rows(totals: dict, rows: list[dict]) -> None:
+    for row in rows:
+        total = totals.setdefault((row["endpoint"], row["method"]), {
+            "endpoint": row["endpoint"], "method": row["method"], "count": 0, "total_ms": 0.0, "histogram": {}})
+        total["count"] += row["count"]
+        total["total_ms"] += row["total_ms"]
+        for index, count in row["histogram"].items():
+            total["histogram"][index] = total["histogram"].get(index, 0) + count
+
+
+def build_runtime(settings: dict) -> Runtime:
+    host, pid = socket.gethostname(), os.getpid()
+    return Runtime(hub=EventHub(), cache=CacheManager(DEFAULT_NAMESPACES),
+                   breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
+                                          reset_timeout=settings["BREAKER_RESET_SECONDS"],
+                                          trip_on=DATABASE_FAILURES),
+                   monitor=RequestMonitor(host, pid), host=host, pid=pid)
