@@ -98,5 +98,6 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     ADMIN_PASSWORD = "admin-test-password"
     DEMO = False
+    BREAKER_RESET_SECONDS = 0.3
     # Hashing is deliberately slow in production; tests make many users.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"

@@ -96,6 +96,29 @@ def auth(client):
     return AuthActions(client)
 
 
+@pytest.fixture
+def api_key(app):
+    with app.app_context():
+        key = accounts.issue_api_key(db.session, "test-sender").key
+        db.session.commit()
+    return key
+
+
+@pytest.fixture
+def send(client, api_key):
+    """POST a batch to the ingest API with a valid key; returns the response."""
+    def post(payload, key=api_key, **kwargs):
+        return client.post("/api/v1/events", json=payload, headers={"Authorization": f"Bearer {key}"}, **kwargs)
+    return post
+
+
+@pytest.fixture
+def admin(auth):
+    """The test client, logged in as admin."""
+    auth.login()
+    return auth
+
+
 pytest_plugins = ["tests.servers"]
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -3,12 +3,6 @@ import pytest
 from tests.conftest import csrf_token_in
 
 
-@pytest.fixture
-def admin(auth):
-    auth.login()
-    return auth
-
-
 def test_list_users(admin, client):
     users = client.get("/admin/api/users").json["users"]
     assert {(user["username"], user["role"]) for user in users} == {("admin", "admin"), ("viewer", "viewer")}
