@@ -1,12 +1,13 @@
 """create_app(config): the Flask app with its extensions, blueprints, error handlers and commands."""
-from flask import Flask
+from flask import Flask, current_app
 
 from blueprints import admin, admin_api, auth, ingest, probes
 from blueprints.commands import register_commands
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers, tag_endpoint_for_monitor
 from config import INSTANCE_DIR, Config
-from database import User
 from extensions import csrf, db, limiter, login_manager, socketio
+from services import accounts
+from services.circuit_breaker import CircuitOpenError, read_through
 from services.jobs import JobRunner, standard_jobs
 from services.runtime import build_runtime
 
@@ -45,8 +46,14 @@ def register_runtime(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
+def load_user(user_id: str) -> accounts.SessionUser | None:
+    """The session's user, cached briefly, so logged-in admins keep reading while the database is down."""
+    services = current_app.extensions["runtime"]
+    try:
+        user, _ = read_through(services.cache, services.breaker, "accounts", int(user_id),
+                               lambda: accounts.session_user(db.session, int(user_id)))
+    except (CircuitOpenError, *services.breaker.trip_on):
+        return None
     return user if user is not None and user.active else None
 
 

@@ -89,6 +89,34 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 @dataclass(frozen=True)
+class SessionUser:
+    """What a request knows of its logged-in user: a plain snapshot, safe to cache and share."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+def session_user(session: Session, user_id: int) -> SessionUser | None:
+    user = session.get(User, user_id)
+    return SessionUser(user.id, user.username, user.role, user.active) if user else None
+
+
+@dataclass(frozen=True)
 class IssuedKey:
     record: ApiKey
     key: str
@@ -99,7 +127,7 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def issue_api_key(session: Session, name: str, created_by: User | None = None) -> IssuedKey:
+def issue_api_key(session: Session, name: str, created_by: User | SessionUser | None = None) -> IssuedKey:
     """Create a key; the clear key exists only in the returned value."""
     if not name or not name.strip() or len(name.strip()) > 80:
         raise AccountError("name", "name must be 1 to 80 characters")

@@ -35,6 +35,7 @@ DEFAULT_NAMESPACES: dict[str, NamespaceConfig] = {
     "metrics": NamespaceConfig(60, 512, "custom metric time series from rollups (metrics/query)"),
     "performance": NamespaceConfig(5, 64, "per-endpoint request timings (performance/stats)"),
     "health": NamespaceConfig(30, 16, "component checks behind the health endpoint"),
+    "accounts": NamespaceConfig(30, 1024, "logged-in users by id, so sessions survive a database outage"),
 }
 
 # Which namespaces hold answers derived from each kind of ingested item (SPEC §6).

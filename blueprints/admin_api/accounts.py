@@ -3,7 +3,7 @@ from flask import current_app, jsonify, request
 from flask_login import current_user
 
 from blueprints.admin_api import bp
-from blueprints.http import ApiError, get_or_404, json_body
+from blueprints.http import ApiError, get_or_404, json_body, runtime
 from database import ApiKey, User
 from extensions import db
 from services import accounts, audit
@@ -12,6 +12,7 @@ from services import accounts, audit
 def audited(action: str, target: str, details: dict | None = None) -> None:
     audit.record(db.session, current_user.username, action, target, details, request.remote_addr)
     db.session.commit()
+    runtime().cache.invalidate("accounts")  # a changed role or a disabled user takes effect at once
 
 
 def account_change(apply):

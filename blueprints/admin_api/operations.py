@@ -10,7 +10,7 @@ from blueprints.admin_api.reads import cached_json
 from blueprints.http import ApiError, bounded_int, json_body, runtime
 from database import utcnow
 from extensions import db
-from services import analytics, audit, health, kpis, performance
+from services import analytics, audit, health, kpis, openapi, performance
 from services.cache_manager import UnknownNamespace
 
 
@@ -93,3 +93,8 @@ def performance_stats():
                 "summary": performance.summary(db.session, since, now, current),
                 "monitor_overhead_us": services.monitor.overhead_us()}
     return cached_json("performance", minutes, compute)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

@@ -62,7 +62,8 @@ def run_together(threads: int, work):
 
 def test_default_namespaces_have_documented_ttls():
     ttls = {name: config.ttl for name, config in DEFAULT_NAMESPACES.items()}
-    assert ttls == {"live": 1, "revenue": 300, "analytics": 120, "metrics": 60, "performance": 5, "health": 30}
+    assert ttls == {"live": 1, "revenue": 300, "analytics": 120, "metrics": 60, "performance": 5, "health": 30,
+                    "accounts": 30}
     assert all(config.description for config in DEFAULT_NAMESPACES.values())
 
 
@@ -249,7 +250,7 @@ def test_unknown_namespaces_are_refused_with_a_clear_message(cache, operation):
     with pytest.raises(UnknownNamespace) as caught:
         operation(cache)
     assert isinstance(caught.value, KeyError)
-    assert str(caught.value).startswith("unknown cache namespace 'nope'; known: analytics, health")
+    assert str(caught.value).startswith("unknown cache namespace 'nope'; known: accounts, analytics, health")
     assert cache.get("revenue", "weekly") == 1  # nothing was half done
 
 
