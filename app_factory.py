@@ -6,7 +6,10 @@ from blueprints.commands import register_commands
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers, tag_endpoint_for_monitor
 from config import INSTANCE_DIR, Config
 from extensions import csrf, db, limiter, login_manager, socketio
+
+DEMO_KEY_NAME = "demo-traffic"
 from services import accounts
+from services.demo_traffic import DemoTraffic
 from services.circuit_breaker import CircuitOpenError, read_through
 from services.jobs import JobRunner, standard_jobs
 from services.runtime import build_runtime
@@ -66,7 +69,19 @@ def register_blueprints(app: Flask) -> None:
 
 
 def start_background_work(app: Flask) -> JobRunner:
-    """Start the process's background jobs; only the server does this, never tests or the CLI."""
+    """Start the process's background jobs (and the demo sender); only the server does this, never tests or the CLI."""
     runner = JobRunner(app.extensions["runtime"], db.session, socketio.start_background_task, socketio.sleep)
     runner.start(standard_jobs(app.extensions["runtime"], app.config))
+    if app.config["DEMO"]:
+        start_demo_traffic(app)
     return runner
+
+
+def start_demo_traffic(app: Flask) -> None:
+    """Feed the panel through its own public ingest API, with a key of its own (replacing the last run's)."""
+    with app.app_context():
+        key = accounts.replace_api_key(db.session, DEMO_KEY_NAME)
+        db.session.commit()
+    host = app.config["HOST"] if app.config["HOST"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    sender = DemoTraffic(f"http://{host}:{app.config['PORT']}", key, sleep=socketio.sleep)
+    socketio.start_background_task(sender.run)

@@ -139,6 +139,13 @@ def issue_api_key(session: Session, name: str, created_by: User | SessionUser | 
     return IssuedKey(record, key)
 
 
+def replace_api_key(session: Session, name: str) -> str:
+    """Revoke every active key called `name` and issue a new one; return the clear key."""
+    for record in session.scalars(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))):
+        record.revoked_at = utcnow()
+    return issue_api_key(session, name).key
+
+
 def find_active_api_key(session: Session, key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)))
 

@@ -1,13 +1,13 @@
 """Demo traffic (DEMO=1): realistic events sent through the public ingest API (SPEC §6), never the database.
 
-Clock, sleep, randomness and the HTTP session are parameters, so tests run it instantly and the server
-can run it in a green thread under eventlet.
+Clock, sleep, randomness and HTTP session are parameters: tests run it instantly, the server under eventlet.
 """
 import logging
 import math
 import random
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -41,7 +41,8 @@ LOGIN_SHARE = 0.12
 SESSIONS_KEPT = 100  # beyond this the oldest session expires silently
 SESSION_ACTIONS = {"page_view": 70, "search": 14, "export": 4, "logout": 12}
 PAGES = ("/", "/products", "/products/{n}", "/products/{n}", "/cart", "/checkout", "/account")
-SEARCHES = ("shoes", "gift card", "laptop", "headphones", "coffee", "desk lamp")
+ACTION_DETAILS = {"search": ("/search", "query", ("shoes", "gift card", "laptop", "headphones", "desk lamp")),
+                  "export": ("/reports/export", "format", ("csv", "xlsx")), "logout": ("/logout", None, ())}
 
 RETRY_FIRST, RETRY_MAX, RETRY_TRIES = 0.5, 10.0, 6
 HEALTH_TRIES = 40  # about six minutes of growing delays
@@ -61,14 +62,11 @@ def daily_rhythm(moment: datetime) -> float:
 def rate(bounds: tuple[float, float], moment: datetime) -> float:
     """Events per unit of time at `moment`, between bounds (trough, peak), lower at weekends."""
     low, high = bounds
-    weekday = WEEKEND_FACTOR if moment.weekday() >= 5 else 1.0
-    return (low + (high - low) * daily_rhythm(moment)) * weekday
+    return (low + (high - low) * daily_rhythm(moment)) * (WEEKEND_FACTOR if moment.weekday() >= 5 else 1.0)
 
 
 def poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson-distributed count (Knuth's method; a normal approximation for large means)."""
-    if mean > 500:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    """A Poisson-distributed count (Knuth's method, fine for the means used here: well under 700)."""
     limit, count, product = math.exp(-mean), 0, rng.random()
     while product > limit:
         count += 1
@@ -84,23 +82,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def item_count(payload: dict) -> int:
     return sum(len(payload.get(kind) or []) for kind in KINDS)
 
 
 def batches(items: list[tuple[str, dict]]) -> list[dict]:
     """Group (kind, item) pairs into ingest payloads of at most MAX_BATCH_ITEMS items each."""
-    payloads = []
-    for start in range(0, len(items), MAX_BATCH_ITEMS):
-        payload = {kind: [] for kind in KINDS}
-        for kind, item in items[start:start + MAX_BATCH_ITEMS]:
-            payload[kind].append(item)
-        payloads.append(payload)
-    return payloads
+    chunks = (items[start:start + MAX_BATCH_ITEMS] for start in range(0, len(items), MAX_BATCH_ITEMS))
+    return [{kind: [item for of, item in chunk if of == kind] for kind in KINDS} for chunk in chunks]
 
 
 class DemoTraffic:
@@ -127,29 +116,23 @@ class DemoTraffic:
         self._pending: list[tuple[datetime, dict]] = []
         self._sessions: dict[str, str] = {}  # session id -> user id, oldest first
         self._queue_depth = 10.0
-        self._tally = dict.fromkeys(("sent", "accepted", "rejected"), 0)
+        self._tally: Counter = Counter()
         self._tally_since: float | None = None
 
     def make_batch(self, now: datetime) -> dict:
-        """One interval's events up to `now`: settled and new transactions, activities and metrics."""
-        now = as_utc(now)
+        """One interval's events up to `now` (aware): settled and new transactions, activities, metrics."""
         start = now - timedelta(seconds=self.interval)
-        transactions = self._settle(now)  # first, so a transaction is never settled in its own batch
-        transactions += [self._transaction(moment) for moment in
-                         self._moments(start, now, rate(TRANSACTIONS_PER_SECOND, now) * self.interval)]
-        activities = [self._activity(moment) for moment in
-                      self._moments(start, now, rate(ACTIVITIES_PER_SECOND, now) * self.interval)]
-        return {"transactions": transactions, "activities": activities, "metrics": self._metrics(now, self.interval)}
+        return self._events(start, now, TRANSACTIONS_PER_SECOND, ACTIVITIES_PER_SECOND, unit=1.0)
 
     def backfill(self, now: datetime, days: int = 7) -> int:
         """Send `days` of hourly history before `now` in requests of at most 5,000 items; returns items accepted."""
-        now = as_utc(now)
         first = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
         items = []
-        for hour in range(days * 24 + 1):
-            start = first + hour * HOUR
+        for start in (first + hour * HOUR for hour in range(days * 24 + 1)):
             if start < now:
-                items += self._history(start, min(start + HOUR, now))
+                events = self._events(start, min(start + HOUR, now), BACKFILL_TRANSACTIONS_PER_HOUR,
+                                      BACKFILL_ACTIVITIES_PER_HOUR, unit=HOUR.total_seconds())
+                items += [(kind, item) for kind in KINDS for item in events[kind]]
         accepted = 0
         for payload in batches(items):
             if self._halted():
@@ -161,31 +144,19 @@ class DemoTraffic:
 
     def send(self, payload: dict) -> dict | None:
         """POST one batch, retrying outages and 429 with growing delays; None when it gives up or the key is revoked."""
-        for attempt in range(RETRY_TRIES):
-            if attempt:
-                self.sleep(self._backoff(attempt))
-            if self._halted():
-                return None
-            response = self._post(payload)
-            if response is not None and response.status_code != 429 and response.status_code < 500:
-                return self._answer(response, payload)
-        log.warning("demo traffic: dropped a batch of %d items after %d tries", item_count(payload), RETRY_TRIES)
+        response = self._retrying(lambda: self._post(payload), RETRY_TRIES)
+        if response is not None:
+            return self._answer(response, payload)
+        if not self._halted():
+            log.warning("demo traffic: dropped a batch of %d items after %d tries", item_count(payload), RETRY_TRIES)
         return None
 
     def wait_for_server(self) -> bool:
         """Poll /healthz with growing delays until it answers 200; False if it never does or we are stopped."""
-        for attempt in range(HEALTH_TRIES):
-            if attempt:
-                self.sleep(self._backoff(attempt))
-            if self._halted():
-                return False
-            try:
-                if self.session.get(f"{self.base_url}/healthz", timeout=REQUEST_TIMEOUT).status_code == 200:
-                    return True
-            except requests.RequestException:
-                pass  # not listening yet
-        log.warning("demo traffic: %s/healthz never answered; not sending", self.base_url)
-        return False
+        ready = bool(self._retrying(self._healthy, HEALTH_TRIES))
+        if not ready and not self._halted():
+            log.warning("demo traffic: %s/healthz did not answer; sending nothing", self.base_url)
+        return ready
 
     def run(self, stop: threading.Event | None = None, max_batches: int | None = None) -> int:
         """Wait for the server, backfill once, then send a batch every interval until stopped; returns live batches."""
@@ -216,13 +187,33 @@ class DemoTraffic:
         base = min(RETRY_FIRST * 2 ** (attempt - 1), RETRY_MAX)
         return min(RETRY_MAX, base * self.rng.uniform(0.8, 1.2))  # jitter, so restarted senders spread out
 
-    def _post(self, payload: dict) -> requests.Response | None:
+    def _retrying(self, attempt_once, tries: int):
+        """attempt_once() until it returns something other than None, sleeping longer each time."""
+        for attempt in range(tries):
+            if attempt:
+                self.sleep(self._backoff(attempt))
+            if self._halted():
+                return None
+            result = attempt_once()
+            if result is not None:
+                return result
+        return None
+
+    def _healthy(self) -> bool | None:
         try:
-            return self.session.post(f"{self.base_url}/api/v1/events", json=payload, headers=self._headers,
-                                     timeout=REQUEST_TIMEOUT)
+            return self.session.get(f"{self.base_url}/healthz", timeout=REQUEST_TIMEOUT).status_code == 200 or None
+        except requests.RequestException:
+            return None  # not listening yet
+
+    def _post(self, payload: dict) -> requests.Response | None:
+        """The response, or None when worth retrying: no connection, 429 or 5xx."""
+        try:
+            response = self.session.post(f"{self.base_url}/api/v1/events", json=payload, headers=self._headers,
+                                         timeout=REQUEST_TIMEOUT)
         except requests.RequestException as error:
             log.debug("demo traffic: %s", error)
             return None
+        return None if response.status_code == 429 or response.status_code >= 500 else response
 
     def _answer(self, response: requests.Response, payload: dict) -> dict | None:
         if response.status_code == 401:
@@ -230,37 +221,37 @@ class DemoTraffic:
                 log.warning("demo traffic: the API key was refused (revoked?); stopping")
             self.stopped = True
             return None
-        answer = response.json() if response.status_code == 202 else None
-        if answer is None:
+        try:
+            answer = response.json() if response.status_code == 202 else None
+        except ValueError:  # not our server answering; the loop must go on
+            answer = None
+        if answer is None:  # 4xx other than 401: a bug in this module, which retrying cannot fix
             log.warning("demo traffic: batch refused with %s: %s", response.status_code, response.text[:200])
         self._count(item_count(payload), answer or {})
         return answer
 
     def _count(self, items: int, answer: dict) -> None:
-        self._tally["sent"] += items
-        self._tally["accepted"] += answer.get("accepted", 0)
-        self._tally["rejected"] += answer.get("rejected", 0)
+        self._tally.update(sent=items, accepted=answer.get("accepted", 0), rejected=answer.get("rejected", 0))
         now = self.clock()
         if self._tally_since is None:
             self._tally_since = now
         elif now - self._tally_since >= LOG_EVERY_SECONDS:
-            log.info("demo traffic: %(sent)d items sent, %(accepted)d accepted, %(rejected)d rejected", self._tally)
-            self._tally = dict.fromkeys(self._tally, 0)
-            self._tally_since = now
+            log.info("demo traffic: %d items sent, %d accepted, %d rejected in the last minute",
+                     self._tally["sent"], self._tally["accepted"], self._tally["rejected"])
+            self._tally, self._tally_since = Counter(), now
 
     def _moments(self, start: datetime, end: datetime, mean: float) -> list[datetime]:
         return sorted(start + (end - start) * self.rng.random() for _ in range(poisson(self.rng, mean)))
 
-    def _history(self, start: datetime, end: datetime) -> list[tuple[str, dict]]:
-        hours = (end - start) / HOUR
-        middle = start + (end - start) / 2
-        transactions = self._settle(end) + [self._transaction(moment) for moment in
-                                            self._moments(start, end, rate(BACKFILL_TRANSACTIONS_PER_HOUR, middle) * hours)]
-        activities = [self._activity(moment) for moment in
-                      self._moments(start, end, rate(BACKFILL_ACTIVITIES_PER_HOUR, middle) * hours)]
-        metrics = self._metrics(start + (end - start) * self.rng.random(), (end - start).total_seconds())
-        return ([("transactions", item) for item in transactions] + [("activities", item) for item in activities]
-                + [("metrics", item) for item in metrics])
+    def _events(self, start: datetime, end: datetime, transactions: tuple, activities: tuple, unit: float) -> dict:
+        """Events in [start, end); rates are (trough, peak) per `unit` seconds."""
+        units = (end - start).total_seconds() / unit
+        settled = self._settle(end)  # first, so a transaction is never settled in its own batch
+        return {"transactions": settled + [self._transaction(moment) for moment in
+                                           self._moments(start, end, rate(transactions, start) * units)],
+                "activities": [self._activity(moment) for moment in
+                               self._moments(start, end, rate(activities, start) * units)],
+                "metrics": self._metrics(end, (end - start).total_seconds())}
 
     def _next_id(self, kind: str) -> str:
         self._sequence += 1
@@ -311,11 +302,8 @@ class DemoTraffic:
     def _page(self, action: str) -> tuple[str, dict]:
         if action == "page_view":
             return self.rng.choice(PAGES).format(n=self.rng.randint(1, 500)), {}
-        if action == "search":
-            return "/search", {"query": self.rng.choice(SEARCHES)}
-        if action == "export":
-            return "/reports/export", {"format": self.rng.choice(("csv", "xlsx"))}
-        return "/logout", {}
+        path, detail, choices = ACTION_DETAILS[action]
+        return path, {detail: self.rng.choice(choices)} if detail else {}
 
     def _metrics(self, moment: datetime, seconds: float) -> list[dict]:
         level = daily_rhythm(moment)
