@@ -1,17 +1,23 @@
 """create_app(config): the Flask app with its extensions, blueprints, error handlers and commands."""
+from functools import partial
+
 from flask import Flask, current_app
 
-from blueprints import admin, admin_api, auth, ingest, probes
+from blueprints import admin, admin_api, auth, ingest, probes, stream
+from blueprints.stream.sockets import NAMESPACE
 from blueprints.commands import register_commands
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers, tag_endpoint_for_monitor
 from config import INSTANCE_DIR, Config
+from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 
 DEMO_KEY_NAME = "demo-traffic"
 from services import accounts
 from services.demo_traffic import DemoTraffic
 from services.circuit_breaker import CircuitOpenError, read_through
-from services.jobs import JobRunner, standard_jobs
+from services.broadcaster import LiveBroadcaster
+from services.fanout import Fanout
+from services.jobs import Job, JobRunner, standard_jobs
 from services.runtime import build_runtime
 
 
@@ -20,6 +26,7 @@ def create_app(config_class: type = Config) -> Flask:
     app.config.from_object(config_class)
     register_runtime(app)
     register_extensions(app)
+    register_realtime(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -48,6 +55,14 @@ def register_runtime(app: Flask) -> None:
     app.after_request(tag_endpoint_for_monitor)
 
 
+def register_realtime(app: Flask) -> None:
+    """The Socket.IO fan-out of the hub; its loop starts with the server (start_background_work)."""
+    services = app.extensions["runtime"]
+    services.fanout = Fanout(
+        services.hub, services.presence, emit=partial(socketio.emit, namespace=NAMESPACE),
+        enter_room=lambda sid, room: socketio.server.enter_room(sid, room, namespace=NAMESPACE), sleep=socketio.sleep)
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> accounts.SessionUser | None:
     """The session's user, cached briefly, so logged-in admins keep reading while the database is down."""
@@ -66,12 +81,17 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(admin_api.bp, url_prefix="/admin/api")
     app.register_blueprint(ingest.bp, url_prefix="/api/v1")
+    app.register_blueprint(stream.bp, url_prefix="/admin/api")
 
 
 def start_background_work(app: Flask) -> JobRunner:
     """Start the process's background jobs (and the demo sender); only the server does this, never tests or the CLI."""
-    runner = JobRunner(app.extensions["runtime"], db.session, socketio.start_background_task, socketio.sleep)
-    runner.start(standard_jobs(app.extensions["runtime"], app.config))
+    services = app.extensions["runtime"]
+    runner = JobRunner(services, db.session, socketio.start_background_task, socketio.sleep)
+    broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"])
+    runner.start(standard_jobs(services, app.config)
+                 + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow()))])
+    socketio.start_background_task(services.fanout.run)
     if app.config["DEMO"]:
         start_demo_traffic(app)
     return runner

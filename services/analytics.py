@@ -120,3 +120,32 @@ def counts_by_hour(session: Session, since: datetime, now: datetime) -> list[dic
 def activity_as_dict(row: UserActivity) -> dict:
     return {"user_id": row.user_id, "action": row.action, "path": row.path, "session_id": row.session_id,
             "timestamp": row.occurred_at.isoformat(), "metadata": row.details}
+
+
+def revenue_per_minute(session: Session, since: datetime, until: datetime) -> tuple[str | None, dict]:
+    """Completed revenue and transaction counts per minute, in the currency with the most revenue."""
+    rows = session.execute(select(Transaction.occurred_at, Transaction.currency, Transaction.amount_e4)
+                           .where(Transaction.status == "completed", Transaction.occurred_at >= since,
+                                  Transaction.occurred_at < until)).all()
+    by_currency = Counter()
+    for _, currency, amount in rows:
+        by_currency[currency] += amount
+    currency = by_currency.most_common(1)[0][0] if by_currency else None
+    minutes: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+    for moment, row_currency, amount in rows:
+        if row_currency == currency:
+            totals = minutes[floor_time(moment, "1m")]
+            totals[0] += amount
+            totals[1] += 1
+    return currency, minutes
+
+
+def timeline(session: Session, since: datetime, until: datetime, performance_by_minute: dict) -> dict:
+    """Per minute: revenue beside the panel's p95 and error rate, for the dashboard's timeline chart."""
+    currency, revenue = revenue_per_minute(session, since, until)
+    points = []
+    for minute in bucket_starts(since, until, "1m"):
+        amount, count = revenue.get(minute, (0, 0))
+        requests = performance_by_minute.get(minute, {"requests": 0, "p95_ms": None, "error_rate": None})
+        points.append({"minute": minute.isoformat(), "revenue": amount_text(amount), "transactions": count} | requests)
+    return {"currency": currency, "since": since.isoformat(), "until": until.isoformat(), "points": points}

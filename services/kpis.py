@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
+from services import performance
 from services.event_schema import amount_text
 from services.time_buckets import floor_time
 
@@ -37,3 +38,12 @@ def success_rate(session: Session, since: datetime) -> float | None:
                                 .group_by(Transaction.status)).all())
     settled = rows.get("completed", 0) + rows.get("failed", 0)
     return round(rows.get("completed", 0) / settled, 4) if settled else None
+
+
+def live_snapshot(session: Session, runtime, now: datetime) -> dict:
+    """What metrics/live answers and live_update pushes: KPIs, this process's host sample, last-minute performance."""
+    return {"ts": now.isoformat(), "host": runtime.latest_sample,
+            "performance": performance.summary(session, now - timedelta(minutes=1), now,
+                                               runtime.monitor.snapshot_current()),
+            "monitor_overhead_us": runtime.monitor.overhead_us(),
+            "kpis": business_kpis(session, now)}

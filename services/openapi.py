@@ -82,6 +82,15 @@ ADMIN_PATHS = {
                       status="201")},
     "/api-keys/{key_id}": {"delete": operation("Revoke a key at once", [path_id("key_id")], status="204")},
     "/openapi.json": {"get": operation("This document")},
+    "/metrics/host": {"get": operation("Host samples over time (raw up to 1 h, then 1 min and 1 h rollups)", [
+        query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 43200})])},
+    "/analytics/timeline": {"get": operation("Per minute: revenue, transactions, requests, p95 and error rate", [
+        query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
+    "/alerts": {"get": operation("Alerts, newest first", [
+        query("state", "filter", {"enum": ["pending", "firing", "resolved", "acknowledged"]}), LIMIT])},
+    "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
+        query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
+        query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},
 }
 
 ITEM_SCHEMAS = {

@@ -240,3 +240,13 @@ def _rows_in_window(session: Session, since: datetime, until: datetime, extra_ro
         RequestRollup.minute >= since, RequestRollup.minute < until)
     yield from session.execute(query).mappings()
     yield from (row for row in extra_rows if since <= row["minute"] < until)
+
+
+def per_minute(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:
+    """The whole app per minute over [since, until): minute -> count, p95 and error rate."""
+    minutes: dict[datetime, _Totals] = {}
+    for row in _rows_in_window(session, since, until, extra_rows):
+        minutes.setdefault(row["minute"], _Totals()).add_rollup(row)
+    return {minute: {"requests": totals.count, "p95_ms": totals.histogram.percentile(95),
+                     "error_rate": totals.errors / totals.count if totals.count else None}
+            for minute, totals in minutes.items()}

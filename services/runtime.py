@@ -4,6 +4,7 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -12,6 +13,10 @@ from services.circuit_breaker import CircuitBreaker
 from services.hub import EventHub
 from services.ingest import as_event
 from services.performance import RequestMonitor
+from services.presence import Presence
+
+if TYPE_CHECKING:
+    from services.fanout import Fanout
 
 # Hub channel of each ingested kind; the real-time layer turns channels into Socket.IO events and SSE.
 INGEST_CHANNELS = {"transactions": "transaction", "activities": "activity", "metrics": "metric"}
@@ -26,6 +31,8 @@ class Runtime:
     monitor: RequestMonitor
     host: str
     pid: int
+    presence: Presence = field(default_factory=Presence)
+    fanout: "Fanout | None" = None  # set once Socket.IO is attached (app_factory.register_realtime)
     started_at: float = field(default_factory=time.time)
     latest_sample: dict | None = None
     ingested: Counter = field(default_factory=Counter)
@@ -67,7 +74,7 @@ def fold_request_rows(totals: dict, rows: list[dict]) -> None:
 
 def build_runtime(settings: dict) -> Runtime:
     host, pid = socket.gethostname(), os.getpid()
-    return Runtime(hub=EventHub(), cache=CacheManager(DEFAULT_NAMESPACES),
+    return Runtime(hub=EventHub(settings["REPLAY_BUFFER_SIZE"], settings["REPLAY_BUFFER_SECONDS"]), cache=CacheManager(DEFAULT_NAMESPACES),
                    breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
                                           reset_timeout=settings["BREAKER_RESET_SECONDS"],
                                           trip_on=DATABASE_FAILURES),

@@ -5,12 +5,12 @@ from flask import request
 
 from blueprints.admin_api import bp
 from blueprints.admin_api.reads import cached_json
-from blueprints.http import ApiError, bounded_int, choice_arg, time_arg
+from blueprints.http import ApiError, bounded_int, choice_arg, runtime, time_arg
 from database import utcnow
 from extensions import db
-from services import analytics, metric_queries
+from services import analytics, metric_queries, performance
 from services.event_schema import STATUSES
-from services.time_buckets import RangeError
+from services.time_buckets import RangeError, floor_time
 
 
 @bp.get("/analytics/revenue")
@@ -67,3 +67,16 @@ def metrics_query():
     key = (name, agg, bucket, request.args.get("start"), request.args.get("end"), group_by)
     return cached_json("metrics", key,
                        lambda: metric_queries.series(db.session, name, agg, bucket, start, end, group_by))
+
+
+@bp.get("/analytics/timeline")
+def timeline():
+    minutes = bounded_int("minutes", 60, maximum=1440)
+    services = runtime()
+
+    def compute():
+        until = utcnow()
+        since = floor_time(until - timedelta(minutes=minutes - 1), "1m")
+        by_minute = performance.per_minute(db.session, since, until, services.monitor.snapshot_current())
+        return analytics.timeline(db.session, since, until, by_minute)
+    return cached_json("analytics", ("timeline", minutes), compute)

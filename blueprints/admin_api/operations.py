@@ -10,22 +10,27 @@ from blueprints.admin_api.reads import cached_json
 from blueprints.http import ApiError, bounded_int, json_body, runtime
 from database import utcnow
 from extensions import db
-from services import analytics, audit, health, kpis, openapi, performance
+from services import analytics, audit, health, host_sampler, kpis, openapi, performance
 from services.cache_manager import UnknownNamespace
 
 
 def live_snapshot() -> dict:
-    services, now = runtime(), utcnow()
-    since = now - timedelta(minutes=1)
-    return {"ts": now.isoformat(), "host": services.latest_sample,
-            "performance": performance.summary(db.session, since, now, services.monitor.snapshot_current()),
-            "monitor_overhead_us": services.monitor.overhead_us(),
-            "kpis": kpis.business_kpis(db.session, now)}
+    return kpis.live_snapshot(db.session, runtime(), utcnow())
 
 
 @bp.get("/metrics/live")
 def metrics_live():
     return cached_json("live", "snapshot", live_snapshot)
+
+
+@bp.get("/metrics/host")
+def host_history():
+    """Host samples for the line chart: raw up to an hour, then minute and hour rollups."""
+    minutes = bounded_int("minutes", 15, maximum=60 * 24 * 30)
+    resolution = "raw" if minutes <= 60 else "1m" if minutes <= 60 * 24 else "1h"
+    since = utcnow() - timedelta(minutes=minutes)
+    return cached_json("live", ("host", minutes), lambda: {
+        "resolution": resolution, "samples": host_sampler.recent(db.session, since, resolution)})
 
 
 @bp.get("/health")
