@@ -38,7 +38,8 @@ def revenue(session: Session, period: str, start: datetime, end: datetime, curre
         totals = per_currency[row_currency][floor_time(hour, bucket)]
         totals[0] += count
         totals[1] += amount
-    currencies = sorted(per_currency, key=lambda c: -sum(t[1] for t in per_currency[c].values()))
+    # Amounts in different currencies do not compare, so the default currency is the one with the most sales.
+    currencies = sorted(per_currency, key=lambda c: -sum(t[0] for t in per_currency[c].values()))
     chosen = currency or (currencies[0] if currencies else None)
     totals = per_currency.get(chosen, {})
     buckets = [bucket_entry(moment, *totals.get(moment, (0, 0))) for moment in bucket_starts(start, end, bucket)]
@@ -123,13 +124,11 @@ def activity_as_dict(row: UserActivity) -> dict:
 
 
 def revenue_per_minute(session: Session, since: datetime, until: datetime) -> tuple[str | None, dict]:
-    """Completed revenue and transaction counts per minute, in the currency with the most revenue."""
+    """Completed revenue and transaction counts per minute, in the currency with the most sales."""
     rows = session.execute(select(Transaction.occurred_at, Transaction.currency, Transaction.amount_e4)
                            .where(Transaction.status == "completed", Transaction.occurred_at >= since,
                                   Transaction.occurred_at < until)).all()
-    by_currency = Counter()
-    for _, currency, amount in rows:
-        by_currency[currency] += amount
+    by_currency = Counter(currency for _, currency, _ in rows)
     currency = by_currency.most_common(1)[0][0] if by_currency else None
     minutes: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
     for moment, row_currency, amount in rows:

@@ -17,8 +17,9 @@ def business_kpis(session: Session, now: datetime) -> dict:
         select(RevenueRollup.currency, func.sum(RevenueRollup.amount_e4), func.sum(RevenueRollup.count))
         .where(RevenueRollup.status == "completed", RevenueRollup.hour >= today)
         .group_by(RevenueRollup.currency)).all()
+    # Amounts in different currencies do not compare (a yen is not a dollar), so the main one has the most sales.
     revenue = sorted(((currency, int(amount), int(count)) for currency, amount, count in revenue_rows),
-                     key=lambda row: -row[1])
+                     key=lambda row: -row[2])
     last_minute = session.scalar(select(func.count()).select_from(Transaction)
                                  .where(Transaction.occurred_at >= now - timedelta(minutes=1)))
     return {"revenue_today": {currency: amount_text(amount) for currency, amount, _ in revenue},

@@ -36,7 +36,7 @@ ADMIN_PATHS = {
     "/metrics/live": {"get": operation("Current host sample, request performance summary and business KPIs")},
     "/analytics/revenue": {"get": operation("Completed revenue per bucket, with a summary", [
         query("period", "bucket size", {"enum": list(PERIOD_BUCKETS)}), query("start", "range start", TIME),
-        query("end", "range end", TIME), query("currency", "ISO 4217 code; default: the largest")])},
+        query("end", "range end", TIME), query("currency", "ISO 4217 code; default: the one with the most sales")])},
     "/transactions": {"get": operation("Recent transactions, newest first", [
         query("status", "filter", {"enum": list(STATUSES)}), query("since", "only after", TIME), LIMIT])},
     "/transactions/flow": {"get": operation("Counts and amounts by status", [
