@@ -47,8 +47,11 @@ class Fanout:
 
     def round(self) -> None:
         messages, _ = self.hub.since(self.cursor)
-        for channel, group in groupby(sorted(messages, key=lambda m: (m.channel, m.seq)), key=lambda m: m.channel):
-            self.emit(channel, merged_payload(list(group), self.hub.max_items), to=ROOM_OF_CHANNEL[channel])
+        groups = [list(group) for _, group in groupby(sorted(messages, key=lambda m: (m.channel, m.seq)),
+                                                      key=lambda m: m.channel)]
+        # Pushes leave in order of their last seq, so a client that keeps the highest seq it saw skips nothing.
+        for group in sorted(groups, key=lambda group: group[-1].seq):
+            self.emit(group[0].channel, merged_payload(group, self.hub.max_items), to=ROOM_OF_CHANNEL[group[0].channel])
         if messages:
             self.cursor = messages[-1].seq
         while self.resumes:

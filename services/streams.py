@@ -1,4 +1,6 @@
 """SSE frames for one client: a cursor over the hub's buffer, filtered by channel, with heartbeats."""
+import json
+import time
 from collections.abc import Iterator
 
 from services.hub import EventHub
@@ -15,19 +17,28 @@ def sse_frames(hub: EventHub, presence: Presence, channels: tuple[str, ...], sin
     presence.open_stream(channels)
     try:
         yield f"retry: {RETRY_MS}\n: connected at seq {hub.latest_seq}\n\n"
+        last_sent = time.monotonic()
         while True:
             messages, missing = hub.since(cursor)
             if missing:
-                yield f"event: resync\ndata: {{\"reason\": \"messages after seq {cursor} are no longer buffered\", \"seq\": {hub.latest_seq}}}\n\n"
-                cursor = hub.latest_seq
+                yield resync_frame(cursor, hub.latest_seq)
+                cursor, last_sent = hub.latest_seq, time.monotonic()
                 continue
             if messages:
                 cursor = messages[-1].seq
                 chunk = "".join(message.sse_frame() for message in messages if message.channel in wanted)
                 if chunk:
                     yield chunk
-                continue
-            if not hub.wait(cursor, heartbeat):
+                    last_sent = time.monotonic()
+            # Other channels' traffic wakes us too, so the heartbeat is due on silence towards this client.
+            silence = time.monotonic() - last_sent
+            if silence >= heartbeat or not hub.wait(cursor, heartbeat - silence):
                 yield ": heartbeat\n\n"
+                last_sent = time.monotonic()
     finally:
         presence.close_stream(channels)
+
+
+def resync_frame(cursor: int, latest: int) -> str:
+    data = json.dumps({"reason": f"messages after seq {cursor} are no longer buffered", "seq": latest})
+    return f"event: resync\ndata: {data}\n\n"
