@@ -53,14 +53,16 @@ def request_lines(rows: list[dict]) -> list[str]:
             + [f"{name}_sum{label} {value}" for label, value in sums])
 
 
-def exposition(runtime: Runtime, connected_clients: int = 0) -> str:
+def exposition(runtime: Runtime) -> str:
     cache = runtime.cache.stats()["namespaces"]
     lines = host_lines(runtime) + request_lines(runtime.request_lifetime())
     lines += family("pulseboard_ingested_items_total", "counter", "items stored by the ingest API",
                     [(labels(kind=kind), count) for kind, count in sorted(runtime.ingested.items())])
     lines += family("pulseboard_rejected_items_total", "counter", "items refused by the ingest API",
                     [(labels(kind=kind), count) for kind, count in sorted(runtime.rejected.items())])
-    lines += family("pulseboard_connected_clients", "gauge", "real-time clients connected", [("", connected_clients)])
+    presence = runtime.presence.counts()
+    lines += family("pulseboard_connected_clients", "gauge", "real-time clients connected",
+                    [(labels(transport="socketio"), presence["sockets"]), (labels(transport="sse"), presence["streams"])])
     for stat, kind in (("hits", "counter"), ("misses", "counter"), ("size", "gauge")):
         lines += family(f"pulseboard_cache_{stat}{'_total' if kind == 'counter' else ''}", kind, f"cache {stat}",
                         [(labels(namespace=name), values[stat]) for name, values in sorted(cache.items())])

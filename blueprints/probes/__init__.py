@@ -26,5 +26,5 @@ def metrics():
     """Prometheus text format, for an admin session or a scraper holding METRICS_TOKEN."""
     if not (scraper_allowed() or (current_user.is_authenticated and current_user.is_admin)):
         raise ApiError(401, "send Authorization: Bearer <METRICS_TOKEN>, or log in as an admin")
-    body = prometheus.exposition(runtime(), current_app.extensions.get("connected_clients", lambda: 0)())
+    body = prometheus.exposition(runtime())
     return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
