@@ -37,7 +37,10 @@ def check_jobs(runtime: Runtime, now: float) -> dict:
 
 
 def check_realtime(runtime: Runtime) -> dict:
-    return {"status": "ok", "subscribers": runtime.hub.subscriber_count()}
+    """The hub's position, who listens, and the broadcaster's last run (absent until somebody listens)."""
+    broadcaster = runtime.job_runs.get("live_update")
+    return {"status": "degraded" if broadcaster and not broadcaster["ok"] else "ok", "seq": runtime.hub.latest_seq,
+            "clients": runtime.presence.counts(), "broadcaster": broadcaster}
 
 
 def overall(components: dict[str, dict]) -> str:

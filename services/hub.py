@@ -66,9 +66,6 @@ class EventHub:
         """Call `subscriber(channel, items)` on every publish (in the publisher's thread)."""
         self._subscribers.append(subscriber)
 
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     def publish(self, channel: str, items: list[dict]) -> Message | None:
         """Number, buffer and announce one message; items beyond `max_items` are cut and marked truncated."""
         if not items:
