@@ -5,17 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from services.cache_manager import DEFAULT_NAMESPACES, CacheManager, NamespaceConfig, UnknownNamespace
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 class Recorder:

@@ -4,17 +4,7 @@ import pytest
 
 from services.cache_manager import CacheManager, NamespaceConfig
 from services.circuit_breaker import CircuitBreaker, CircuitOpenError, read_through
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 class Database:

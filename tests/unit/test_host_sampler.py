@@ -14,6 +14,7 @@ from sqlalchemy import select
 from database import HostSample
 from services import host_sampler
 from services.host_sampler import HostSampler
+from tests.fakes import FakeClock
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SAMPLE_KEYS = {
@@ -30,14 +31,6 @@ RATES = [("disk", "read_bytes_per_s"), ("disk", "write_bytes_per_s"),
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeCounters:

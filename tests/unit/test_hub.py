@@ -8,18 +8,11 @@ from services.fanout import Fanout
 from services.hub import EventHub, merged_payload
 from services.presence import Presence
 from services.streams import sse_frames
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def test_every_message_gets_the_next_seq_and_a_timestamp():
-    hub = EventHub(clock=Clock())
+    hub = EventHub(clock=FakeClock(1_700_000_000.0))
     first, second = hub.publish("transaction", [{"id": 1}]), hub.publish("activity", [{"a": 1}])
     assert (first.seq, second.seq) == (1, 2)
     assert first.ts == "2023-11-14T22:13:20+00:00"
@@ -43,7 +36,7 @@ def test_since_reads_after_a_cursor_and_says_when_messages_are_gone(cursor, expe
 
 
 def test_messages_expire_by_age():
-    clock = Clock()
+    clock = FakeClock()
     hub = EventHub(max_age=10, clock=clock)
     hub.publish("activity", [{"n": 1}])
     clock.now += 11

@@ -8,22 +8,15 @@ from database import RequestRollup
 from services import performance
 from services.histogram import RELATIVE_ERROR, LogHistogram
 from services.performance import RequestMonitor
+from tests.fakes import FakeClock
 
 MINUTE_0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T0 = MINUTE_0.timestamp()
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def monitor_with(requests, host="web-1", pid=100):
     """A monitor that has seen `requests`: (seconds after T0, endpoint, method, status, ms)."""
-    monitor = RequestMonitor(host, pid, clock=FakeClock())
+    monitor = RequestMonitor(host, pid, clock=FakeClock(T0))
     for offset, endpoint, method, status, ms in requests:
         monitor.record(endpoint, method, status, ms, now=T0 + offset)
     return monitor
@@ -202,7 +195,7 @@ def live_rows(monitor):
 
 @pytest.fixture
 def monitor():
-    return RequestMonitor("web-1", 100, clock=FakeClock())
+    return RequestMonitor("web-1", 100, clock=FakeClock(T0))
 
 
 def test_middleware_records_status_endpoint_and_method(monitor):
