@@ -88,6 +88,8 @@ ADMIN_PATHS = {
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
     "/alerts": {"get": operation("Alerts, newest first", [
         query("state", "filter", {"enum": ["pending", "firing", "resolved", "acknowledged"]}), LIMIT])},
+    "/alerts/{alert_id}/ack": {"post": operation("Acknowledge a pending or firing alert (409 otherwise)",
+                                                  [path_id("alert_id")], body=OBJECT)},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
         query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},

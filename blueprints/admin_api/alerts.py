@@ -1,11 +1,13 @@
-"""Alerts as the dashboard lists them (the rule engine that raises them is a later issue)."""
-from flask import jsonify
+"""Alerts as the dashboard lists and acknowledges them (the rule engine that raises them is a later issue)."""
+from flask import jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.admin_api import bp
-from blueprints.http import bounded_int, choice_arg
-from database import Alert
+from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, runtime
+from database import Alert, utcnow
 from extensions import db
+from services import audit
 
 STATES = ("pending", "firing", "resolved", "acknowledged")
 
@@ -28,3 +30,18 @@ def list_alerts():
     if state:
         query = query.where(Alert.state == state)
     return jsonify(alerts=[alert_as_dict(alert) for alert in db.session.scalars(query)])
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+def acknowledge_alert(alert_id: int):
+    """An admin takes ownership of a pending or firing alert; every dashboard sees it at once."""
+    alert = get_or_404(db.session, Alert, alert_id)
+    if alert.state not in ("pending", "firing"):
+        raise ApiError(409, f"alert {alert_id} is {alert.state}; only pending or firing alerts can be acknowledged")
+    alert.state, alert.acknowledged_by, alert.acknowledged_at = "acknowledged", current_user.username, utcnow()
+    audit.record(db.session, current_user.username, "alert.ack", f"alert {alert_id}", {"rule_id": alert.rule_id},
+                 request.remote_addr)
+    db.session.commit()
+    body = alert_as_dict(alert)
+    runtime().hub.publish("alert", [body])
+    return jsonify(alert=body)

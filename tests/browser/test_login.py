@@ -1,7 +1,5 @@
 """Logging in through the form in a real browser, under the real CSP."""
-from tests.servers import LIVE_ADMIN, ROOT
-
-SCREENSHOT = ROOT / "docs" / "dashboard.png"
+from tests.servers import LIVE_ADMIN
 
 
 def log_in(page, server, username=LIVE_ADMIN[0], password=LIVE_ADMIN[1]):
@@ -16,8 +14,6 @@ def test_login_form_leads_to_the_dashboard(page, live_server):
     page.wait_for_url(live_server.url + "/admin/dashboard")
     assert page.locator("h1").first.inner_text() == "Dashboard"
     assert page.console_errors == []
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
 def test_wrong_password_shows_one_generic_message(page, live_server):

@@ -32,3 +32,18 @@ export const getJson = (path) => request("GET", path);
 export const postJson = (path, body) => request("POST", path, body ?? {});
 export const patchJson = (path, body) => request("PATCH", path, body);
 export const deleteJson = (path) => request("DELETE", path);
+
+/** `path` with `params` as a query string; null and undefined values are left out. */
+export function withQuery(path, params = {}) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** The absolute URL of an API path, for links and streams that do not go through fetch. */
+export function apiUrl(path, params) {
+  return `/admin/api/${withQuery(path, params)}`;
+}
