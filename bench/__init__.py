@@ -1,0 +1,1 @@
+"""Pulseboard's benchmark suite: `python -m bench [--quick] [ingest|monitoring|api]`."""

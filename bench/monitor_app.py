@@ -1,0 +1,68 @@
+"""One small JSON app served by eventlet.wsgi: `python -m bench.monitor_app plain|ours|fmd PORT WORKDIR`."""
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known (STACK.md)
+import eventlet  # noqa: E402
+import eventlet.wsgi  # noqa: E402
+
+eventlet.monkey_patch()  # before Flask, threading or any database driver is imported (STACK.md)
+
+import ctypes  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from flask import Flask, jsonify  # noqa: E402
+
+MAX_LIFETIME_S = 900  # stop by itself even if the benchmark that started it dies without stopping it
+
+
+def plain_app() -> Flask:
+    app = Flask("bench_small_json")
+    app.config["SECRET_KEY"] = "bench"
+
+    @app.get("/ping")
+    def ping():
+        return jsonify(status="ok", items=[1, 2, 3])
+
+    return app
+
+
+def with_our_monitor(app: Flask) -> Flask:
+    """Exactly what app_factory.register_runtime adds: the WSGI timer and the endpoint-tagging hook."""
+    from blueprints.http import tag_endpoint_for_monitor
+    from services.performance import RequestMonitor
+
+    app.wsgi_app = RequestMonitor("bench", os.getpid()).wsgi_middleware(app.wsgi_app)
+    app.after_request(tag_endpoint_for_monitor)
+    return app
+
+
+def with_fmd(app: Flask, workdir: str) -> Flask:
+    """Flask-MonitoringDashboard at its default monitoring level, with its own SQLite file."""
+    import flask_monitoringdashboard as dashboard
+
+    dashboard.config.database_name = f"sqlite:///{workdir}/fmd.db"  # read when its database module is imported
+    dashboard.bind(app)
+    return app
+
+
+def build(variant: str, workdir: str) -> Flask:
+    app = plain_app()
+    if variant == "ours":
+        return with_our_monitor(app)
+    if variant == "fmd":
+        return with_fmd(app, workdir)
+    return app
+
+
+def main() -> None:
+    variant, port, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: die with the benchmark
+    eventlet.spawn_after(MAX_LIFETIME_S, os._exit, 0)
+    app = build(variant, workdir)
+    eventlet.wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
+
+
+if __name__ == "__main__":
+    main()
