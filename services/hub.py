@@ -66,15 +66,17 @@ class EventHub:
         """Call `subscriber(channel, items)` on every publish (in the publisher's thread)."""
         self._subscribers.append(subscriber)
 
-    def publish(self, channel: str, items: list[dict]) -> Message | None:
-        """Number, buffer and announce one message; items beyond `max_items` are cut and marked truncated."""
+    def publish(self, channel: str, items: list[dict], total: int | None = None) -> Message | None:
+        """Number, buffer and announce one message; items beyond `max_items` (of `total` when the publisher
+        already cut them) are dropped and the message is marked truncated."""
         if not items:
             return None
+        total = len(items) if total is None else total
         now = self._clock()
         with self._changed:
             self._seq += 1
             message = Message(self._seq, channel, datetime.fromtimestamp(now, UTC).isoformat(),
-                              list(items[-self.max_items:]), len(items) > self.max_items, now)
+                              list(items[-self.max_items:]), total > self.max_items, now)
             self._buffer.append(message)
             self._drop_expired(now)
             self._changed.notify_all()

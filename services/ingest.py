@@ -1,73 +1,66 @@
 """Storing validated ingest batches: idempotent transaction upserts, bulk inserts and rollups, one batch at a time."""
+import json
 from collections import defaultdict
 
-from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from database import IngestLock, MetricPoint, MetricRollup, RevenueRollup, Transaction, UserActivity, utcnow
+from database import utcnow
+from services.bulk_sql import BulkSql
 from services.event_schema import amount_text
 from services.histogram import LogHistogram
 from services.time_buckets import METRIC_BUCKETS, floor_time, tags_key
 
-UPSERT_FIELDS = ("amount_e4", "currency", "status", "user_id", "occurred_at", "details", "updated_at")
 
-
-def dialect_insert(session: Session, model):
-    """INSERT with ON CONFLICT support for the session's database (SQLite or PostgreSQL)."""
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
-
-
-def lock_ingest(session: Session) -> None:
+def lock_ingest(bulk: BulkSql) -> None:
     """Take the ingest lock row first, so rollups are read and written by one batch at a time.
 
     On SQLite the write also takes the database's writer lock before any read; on PostgreSQL it is a
     row lock that concurrent batches wait on, after which their reads see the batch committed before.
     """
-    locked = session.execute(update(IngestLock).where(IngestLock.id == 1)
-                             .values(batches=IngestLock.batches + 1)).rowcount
-    if not locked:
-        session.execute(dialect_insert(session, IngestLock).values(id=1, batches=1).on_conflict_do_nothing())
-        session.execute(update(IngestLock).where(IngestLock.id == 1).values(batches=IngestLock.batches + 1))
+    take = "UPDATE ingest_lock SET batches = batches + 1 WHERE id = 1"
+    if not bulk.connection.exec_driver_sql(take).rowcount:
+        bulk.connection.exec_driver_sql("INSERT INTO ingest_lock (id, batches) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+        bulk.connection.exec_driver_sql(take)
 
 
 def store_batch(session: Session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Write validated rows (see event_schema.parse_batch); return what was stored, per kind. Caller commits."""
     if not any(rows.values()):
         return {key: [] for key in rows}
-    lock_ingest(session)
-    return {"transactions": upsert_transactions(session, rows.get("transactions", [])),
-            "activities": insert_activities(session, rows.get("activities", [])),
-            "metrics": insert_metrics(session, rows.get("metrics", []))}
+    bulk = BulkSql(session)
+    lock_ingest(bulk)
+    return {"transactions": upsert_transactions(bulk, rows.get("transactions", [])),
+            "activities": insert_activities(bulk, rows.get("activities", [])),
+            "metrics": insert_metrics(bulk, rows.get("metrics", []))}
 
 
-def upsert_transactions(session: Session, rows: list[dict]) -> list[dict]:
+TRANSACTION_COLUMNS = ("external_id", "amount_e4", "currency", "status", "user_id", "occurred_at", "created_at",
+                       "updated_at", "details")
+UPDATED_ON_REPEAT = ("amount_e4", "currency", "status", "user_id", "occurred_at", "updated_at", "details")
+
+
+def upsert_transactions(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     """Insert new ids, update repeated ones in place, and move their amounts between revenue rollups."""
     if not rows:
         return []
-    latest = {row["external_id"]: row for row in rows}  # a repeat inside one batch: the last one wins
-    rows = list(latest.values())
-    previous = existing_transactions(session, list(latest))
-    now = utcnow()
-    for row in rows:
-        row["updated_at"] = now
-    statement = dialect_insert(session, Transaction)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[Transaction.external_id],
-        set_={field: getattr(statement.excluded, field) for field in UPSERT_FIELDS}), rows)
-    apply_revenue_deltas(session, revenue_deltas(rows, previous))
+    rows = list({row["external_id"]: row for row in rows}.values())  # a repeat inside one batch: the last wins
+    previous = existing_transactions(bulk, [row["external_id"] for row in rows])
+    now = bulk.time(utcnow())
+    conflict = ("ON CONFLICT (external_id) DO UPDATE SET "
+                + ", ".join(f"{column} = excluded.{column}" for column in UPDATED_ON_REPEAT))
+    bulk.executemany(bulk.insert_sql("transactions", TRANSACTION_COLUMNS, conflict), (
+        (row["external_id"], row["amount_e4"], row["currency"], row["status"], row["user_id"],
+         bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows))
+    apply_revenue_deltas(bulk, revenue_deltas(rows, previous))
     return rows
 
 
-def existing_transactions(session: Session, external_ids: list[str]) -> dict[str, tuple]:
-    found = {}
-    for start in range(0, len(external_ids), 1000):
-        chunk = external_ids[start:start + 1000]
-        query = select(Transaction.external_id, Transaction.occurred_at, Transaction.currency,
-                       Transaction.status, Transaction.amount_e4).where(Transaction.external_id.in_(chunk))
-        found.update({row[0]: tuple(row[1:]) for row in session.execute(query)})
-    return found
+def existing_transactions(bulk: BulkSql, external_ids: list[str]) -> dict[str, tuple]:
+    """What the batch's repeated ids held before: (occurred_at, currency, status, amount_e4) per id."""
+    found = bulk.select_in("SELECT external_id, occurred_at, currency, status, amount_e4 FROM transactions",
+                           "external_id", external_ids)
+    return {external_id: (bulk.read_time(occurred_at), currency, status, amount)
+            for external_id, occurred_at, currency, status, amount in found}
 
 
 def revenue_deltas(rows: list[dict], previous: dict[str, tuple]) -> dict[tuple, list[int]]:
@@ -86,55 +79,61 @@ def revenue_deltas(rows: list[dict], previous: dict[str, tuple]) -> dict[tuple, 
     return {group: change for group, change in deltas.items() if change != [0, 0]}
 
 
-def apply_revenue_deltas(session: Session, deltas: dict[tuple, list[int]]) -> None:
-    if not deltas:
-        return
-    statement = dialect_insert(session, RevenueRollup)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[RevenueRollup.hour, RevenueRollup.currency, RevenueRollup.status],
-        set_={"count": RevenueRollup.count + statement.excluded.count,
-              "amount_e4": RevenueRollup.amount_e4 + statement.excluded.amount_e4}),
-        [{"hour": hour, "currency": currency, "status": status, "count": count, "amount_e4": amount}
-         for (hour, currency, status), (count, amount) in deltas.items()])
+def apply_revenue_deltas(bulk: BulkSql, deltas: dict[tuple, list[int]]) -> None:
+    conflict = ("ON CONFLICT (hour, currency, status) DO UPDATE SET count = revenue_rollups.count + excluded.count, "
+                "amount_e4 = revenue_rollups.amount_e4 + excluded.amount_e4")
+    bulk.executemany(bulk.insert_sql("revenue_rollups", ("hour", "currency", "status", "count", "amount_e4"), conflict),
+                     ((bulk.time(hour), currency, status, count, amount)
+                      for (hour, currency, status), (count, amount) in deltas.items()))
 
 
-def insert_activities(session: Session, rows: list[dict]) -> list[dict]:
-    if rows:
-        session.execute(insert(UserActivity), rows)
+def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:
+    bulk.executemany(bulk.insert_sql("user_activities", ("user_id", "action", "path", "session_id", "occurred_at",
+                                                          "details")),
+                     ((row["user_id"], row["action"], row["path"], row["session_id"], bulk.time(row["occurred_at"]),
+                       bulk.json(row["details"])) for row in rows))
     return rows
 
 
-def insert_metrics(session: Session, rows: list[dict]) -> list[dict]:
+def insert_metrics(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     """Keep the raw points and fold them into the 1m/5m/1h/1d rollups that queries read."""
     if not rows:
         return []
     for row in rows:
         row["tags_key"] = tags_key(row["tags"])
-    session.execute(insert(MetricPoint), [{key: row[key] for key in ("name", "value", "occurred_at", "tags")}
-                                          for row in rows])
-    merge_metric_rollups(session, rows)
+    bulk.executemany(bulk.insert_sql("metric_points", ("name", "value", "occurred_at", "tags")),
+                     ((row["name"], row["value"], bulk.time(row["occurred_at"]), bulk.json(row["tags"]))
+                      for row in rows))
+    merge_metric_rollups(bulk, fold_points(rows))
     return rows
 
 
-def merge_metric_rollups(session: Session, rows: list[dict]) -> None:
-    fresh = fold_points(rows)
-    existing = {(r.name, r.bucket, r.bucket_start, r.tags_key): r for r in load_rollups(session, list(fresh))}
-    new_rows = []
+ROLLUP_COLUMNS = ("name", "bucket", "bucket_start", "tags_key", "tags", "count", "sum", "min", "max", "histogram")
+
+
+def merge_metric_rollups(bulk: BulkSql, fresh: dict[tuple, list]) -> None:
+    """Add the batch's aggregates to the stored rollups: one read, then one update and one insert statement."""
+    stored = {(name, bucket, bulk.read_time(start), key): (row_id, count, total, low, high, histogram)
+              for row_id, name, bucket, start, key, count, total, low, high, histogram in load_rollups(bulk, fresh)}
+    updates, inserts = [], []
     for series, (tags, histogram, count, total, low, high) in fresh.items():
-        stored = existing.get(series)
-        if stored is None:
+        old = stored.get(series)
+        if old is None:
             name, bucket, start, key = series
-            new_rows.append({"name": name, "bucket": bucket, "bucket_start": start, "tags_key": key, "tags": tags,
-                             "count": count, "sum": total, "min": low, "max": high, "histogram": histogram.to_dict()})
+            inserts.append((name, bucket, bulk.time(start), key, bulk.json(tags), count, total, low, high,
+                            bulk.json(histogram.to_dict())))
             continue
-        merged = LogHistogram.from_dict(stored.histogram)
-        merged.merge(histogram)
-        stored.count, stored.sum = stored.count + count, stored.sum + total
-        stored.min, stored.max = min(stored.min, low), max(stored.max, high)
-        stored.histogram = merged.to_dict()
-    if new_rows:
-        session.execute(insert(MetricRollup), new_rows)
-    session.flush()
+        row_id, old_count, old_total, old_low, old_high, old_histogram = old
+        merged = histogram.merge_counts({int(index): n for index, n in json_object(old_histogram).items()})
+        updates.append((old_count + count, old_total + total, min(old_low, low), max(old_high, high),
+                        bulk.json(merged.to_dict()), row_id))
+    bulk.executemany(bulk.insert_sql("metric_rollups", ROLLUP_COLUMNS), inserts)
+    set_clause = ", ".join(f"{column} = {bulk.placeholder}" for column in ("count", "sum", "min", "max", "histogram"))
+    bulk.executemany(f"UPDATE metric_rollups SET {set_clause} WHERE id = {bulk.placeholder}", updates)
+
+
+def json_object(value) -> dict:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def fold_points(rows: list[dict]) -> dict[tuple, list]:
@@ -153,12 +152,19 @@ def fold_points(rows: list[dict]) -> dict[tuple, list]:
     return fresh
 
 
-def load_rollups(session: Session, series: list[tuple]) -> list[MetricRollup]:
-    found = []
-    columns = tuple_(MetricRollup.name, MetricRollup.bucket, MetricRollup.bucket_start, MetricRollup.tags_key)
-    for start in range(0, len(series), 500):
-        found += session.scalars(select(MetricRollup).where(columns.in_(series[start:start + 500])))
-    return found
+def load_rollups(bulk: BulkSql, fresh: dict[tuple, list]) -> list[tuple]:
+    """The stored rollups that may match the batch's series: by name, bucket and bucket start (the unique index)."""
+    names = sorted({name for name, _, _, _ in fresh})
+    starts: dict[str, set] = defaultdict(set)
+    for _, bucket, start, _ in fresh:
+        starts[bucket].add(bulk.time(start))
+    ph = bulk.placeholder
+    per_bucket = " OR ".join(f"(bucket = {ph} AND bucket_start IN ({', '.join([ph] * len(values))}))"
+                             for values in starts.values())
+    parameters = [*names] + [value for bucket, values in starts.items() for value in (bucket, *values)]
+    return bulk.connection.exec_driver_sql(
+        "SELECT id, name, bucket, bucket_start, tags_key, count, sum, min, max, histogram FROM metric_rollups "
+        f"WHERE name IN ({', '.join([ph] * len(names))}) AND ({per_bucket})", tuple(parameters)).all()
 
 
 def as_event(kind: str, row: dict) -> dict:

@@ -57,7 +57,9 @@ class Runtime:
             self.cache.invalidate_for_ingest(kinds)
         for kind, rows in stored.items():
             self.ingested[kind] += len(rows)
-            self.hub.publish(INGEST_CHANNELS[kind], [as_event(kind, row) for row in rows])
+            # A push carries at most the hub's newest max_items items, so build no more than that.
+            newest = [as_event(kind, row) for row in rows[-self.hub.max_items:]]
+            self.hub.publish(INGEST_CHANNELS[kind], newest, total=len(rows))
         for error in errors:
             self.rejected[error["kind"]] += 1
 

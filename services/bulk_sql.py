@@ -1,0 +1,54 @@
+"""Driver-level bulk statements for the ingest hot path, the same SQL on SQLite and PostgreSQL.
+
+SQLAlchemy's per-row parameter processing costs more than the database's own work at thousands of
+rows a second (measured: 25-30 µs a row), so ingest hands tuples straight to the driver's executemany,
+inside the session's transaction. Values are converted once here, as SQLAlchemy would store them.
+"""
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+
+class BulkSql:
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        self.sqlite = self.connection.dialect.name == "sqlite"
+        self.placeholder = "?" if self.sqlite else "%s"
+
+    def time(self, moment: datetime):
+        """A UTC datetime as the column stores it: naive ISO text on SQLite (as SQLAlchemy writes it)."""
+        if self.sqlite:
+            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return moment
+
+    def read_time(self, value) -> datetime:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @staticmethod
+    def json(value) -> str:
+        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+    def insert_sql(self, table: str, columns: Sequence[str], conflict: str = "") -> str:
+        values = ", ".join([self.placeholder] * len(columns))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) {conflict}"
+
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
+        rows = list(rows)
+        if rows:
+            self.connection.exec_driver_sql(sql, rows)
+
+    def select_in(self, sql_prefix: str, column: str, values: list, chunk: int = 900) -> list[tuple]:
+        """Rows of `sql_prefix WHERE column IN values`; an array parameter on PostgreSQL so its index is used."""
+        found = []
+        for start in range(0, len(values), chunk):
+            part = values[start:start + chunk]
+            if self.sqlite:
+                sql = f"{sql_prefix} WHERE {column} IN ({', '.join('?' * len(part))})"
+                found += self.connection.exec_driver_sql(sql, tuple(part)).all()
+            else:
+                found += self.connection.exec_driver_sql(f"{sql_prefix} WHERE {column} = ANY(%s)", (part,)).all()
+        return found
