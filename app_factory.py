@@ -6,7 +6,7 @@ from flask import Flask, current_app
 from blueprints import admin, admin_api, auth, ingest, probes, stream
 from blueprints.stream.sockets import NAMESPACE
 from blueprints.commands import register_commands
-from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers, tag_endpoint_for_monitor
+from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
 from config import INSTANCE_DIR, Config
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
@@ -47,12 +47,12 @@ def register_runtime(app: Flask) -> None:
     """The process's long-lived services, and the request monitor around the Flask app.
 
     Before Socket.IO's middleware wraps the app: it copies the environ (so the monitor would not see the
-    endpoint Flask writes into it) and Socket.IO traffic is not a request worth timing anyway.
+    request Flask leaves in it) and Socket.IO traffic is not a request worth timing anyway.
     """
     services = build_runtime(app.config)
     app.extensions["runtime"] = services
     app.wsgi_app = services.monitor.wsgi_middleware(app.wsgi_app)
-    app.after_request(tag_endpoint_for_monitor)
+    app.request_class = RoutedRequest
 
 
 def register_realtime(app: Flask) -> None:

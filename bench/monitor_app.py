@@ -29,12 +29,12 @@ def plain_app() -> Flask:
 
 
 def with_our_monitor(app: Flask) -> Flask:
-    """Exactly what app_factory.register_runtime adds: the WSGI timer and the endpoint-tagging hook."""
-    from blueprints.http import tag_endpoint_for_monitor
+    """Exactly what app_factory.register_runtime adds: the WSGI timer and the request class naming the route."""
+    from blueprints.http import RoutedRequest
     from services.performance import RequestMonitor
 
     app.wsgi_app = RequestMonitor("bench", os.getpid()).wsgi_middleware(app.wsgi_app)
-    app.after_request(tag_endpoint_for_monitor)
+    app.request_class = RoutedRequest
     return app
 
 
