@@ -1,8 +1,8 @@
 """Business analytics from rollups and indexed reads: revenue, transaction flow, recent transactions, activity."""
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
@@ -29,22 +29,45 @@ def revenue_range(period: str, start: datetime | None, end: datetime | None, now
 def revenue(session: Session, period: str, start: datetime, end: datetime, currency: str | None = None) -> dict:
     """Completed revenue per bucket (total, count, average) and a summary, in one currency."""
     bucket = PERIOD_BUCKETS[period]
-    rows = session.execute(
-        select(RevenueRollup.hour, RevenueRollup.currency, RevenueRollup.count, RevenueRollup.amount_e4)
-        .where(RevenueRollup.status == "completed", RevenueRollup.hour >= floor_time(start, "1h"),
-               RevenueRollup.hour < end)).all()
-    per_currency: dict[str, dict[datetime, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for hour, row_currency, count, amount in rows:
-        totals = per_currency[row_currency][floor_time(hour, bucket)]
-        totals[0] += count
-        totals[1] += amount
+    in_range = (RevenueRollup.status == "completed", RevenueRollup.hour >= floor_time(start, "1h"),
+                RevenueRollup.hour < end)
     # Amounts in different currencies do not compare, so the default currency is the one with the most sales.
-    currencies = sorted(per_currency, key=lambda c: -sum(t[0] for t in per_currency[c].values()))
+    currencies = [row[0] for row in session.execute(
+        select(RevenueRollup.currency).where(*in_range).group_by(RevenueRollup.currency)
+        .order_by(func.sum(RevenueRollup.count).desc(), RevenueRollup.currency))]
     chosen = currency or (currencies[0] if currencies else None)
-    totals = per_currency.get(chosen, {})
+    totals: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+    for moment, count, amount in revenue_rows(session, bucket, (*in_range, RevenueRollup.currency == chosen)):
+        entry = totals[floor_time(moment, bucket)]
+        entry[0] += int(count)
+        entry[1] += int(amount)
     buckets = [bucket_entry(moment, *totals.get(moment, (0, 0))) for moment in bucket_starts(start, end, bucket)]
     return {"period": period, "start": start.isoformat(), "end": end.isoformat(), "currency": chosen,
             "currencies": currencies, "buckets": buckets, "summary": revenue_summary(buckets, totals)}
+
+
+def revenue_rows(session: Session, bucket: str, conditions: tuple) -> list[tuple[datetime, int, int]]:
+    """(moment, count, amount) per hour, or per UTC day summed in the database for daily and weekly views."""
+    if bucket == "1h":
+        return session.execute(select(RevenueRollup.hour, RevenueRollup.count, RevenueRollup.amount_e4)
+                               .where(*conditions)).all()
+    day = utc_day(session, RevenueRollup.hour)
+    rows = session.execute(select(day, func.sum(RevenueRollup.count), func.sum(RevenueRollup.amount_e4))
+                           .where(*conditions).group_by(day)).all()
+    return [(as_utc(moment), count, amount) for moment, count, amount in rows]
+
+
+def utc_day(session: Session, column):
+    """The UTC day of a timestamp column, computed by the database (SQLite keeps UTC text; PostgreSQL a zone)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.substr(column, 1, 10, type_=String)
+    return func.date_trunc("day", func.timezone("UTC", column), type_=DateTime)
+
+
+def as_utc(moment) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC)
 
 
 def bucket_entry(moment: datetime, count: int, amount_e4: int) -> dict:

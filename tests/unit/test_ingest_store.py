@@ -69,3 +69,19 @@ def test_metric_rollups_merge_across_batches(session):
         assert row.bucket_start <= NOW
         assert LogHistogram.from_dict(row.histogram).percentile(95) == pytest.approx(95, rel=0.06)
     assert session.scalar(select(func.count()).select_from(MetricRollup)) == 8
+
+
+@pytest.mark.parametrize("period, buckets_with_sales", [("hourly", 2), ("daily", 2), ("weekly", 1)])
+def test_revenue_buckets_on_each_database(session, period, buckets_with_sales):
+    from services import analytics
+
+    day_before = NOW - timedelta(days=1)
+    store(session, {"transactions": [tx("a", "10"), tx("b", "2.5"), tx("c", "4", at=day_before),
+                                     tx("d", "99", currency="EUR"), tx("e", "1", "failed")]})
+    start, end = NOW - timedelta(days=2), NOW + timedelta(hours=1)
+    if period == "weekly":
+        start, end = NOW - timedelta(days=1, hours=1), NOW + timedelta(hours=1)  # one ISO week: Mon 2 - Wed 4 March
+    body = analytics.revenue(session, period, start, end)
+    assert body["currency"] == "USD" and body["currencies"] == ["USD", "EUR"]
+    assert body["summary"]["total"] == "16.50" and body["summary"]["count"] == 3
+    assert sum(1 for bucket in body["buckets"] if bucket["count"]) == buckets_with_sales
