@@ -45,7 +45,9 @@ serve: setup
 test: setup
 	$(PY) -m pytest tests
 
+# wrk (Debian) loads the monitoring benchmark; without it a slower Python load generator is used.
 bench: setup
+	@command -v wrk >/dev/null || { $(SUDO) apt-get install -y -qq wrk || $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; } || true
 	$(PY) -m bench
 
 clean:
