@@ -47,7 +47,8 @@ test: setup
 
 # wrk (Debian) loads the monitoring benchmark; without it a slower Python load generator is used.
 bench: setup
-	@command -v wrk >/dev/null || { $(SUDO) apt-get install -y -qq wrk || $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; } || true
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; } \
+		|| echo "wrk is not installed: the monitoring benchmark falls back to its Python load generator"
 	$(PY) -m bench
 
 clean:
