@@ -1,14 +1,14 @@
 """Serve Pulseboard: `python app.py` (what `make run` and `make serve` do)."""
 import os
+import warnings
 
 from dotenv import load_dotenv
 
 load_dotenv()
+# Eventlet is in maintenance mode upstream (see README); its import-time notice would greet every start.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 if __name__ == "__main__" and os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
     # Before anything imports socket, threading, ssl or a database driver (STACK.md).
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known: see README
     import eventlet
 
     eventlet.monkey_patch()
