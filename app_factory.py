@@ -4,7 +4,7 @@ from functools import partial
 from flask import Flask, current_app
 
 from blueprints import admin, admin_api, auth, ingest, probes, stream
-from blueprints.stream.sockets import NAMESPACE
+from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
 from blueprints.commands import register_commands
 from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
 from config import INSTANCE_DIR, Config
@@ -60,7 +60,8 @@ def register_realtime(app: Flask) -> None:
     services = app.extensions["runtime"]
     services.fanout = Fanout(
         services.hub, services.presence, emit=partial(socketio.emit, namespace=NAMESPACE),
-        enter_room=lambda sid, room: socketio.server.enter_room(sid, room, namespace=NAMESPACE), sleep=socketio.sleep)
+        enter_room=lambda sid, room: socketio.server.enter_room(sid, room, namespace=NAMESPACE), sleep=socketio.sleep,
+        backlog=unsent_packets, evict=evict)
 
 
 @login_manager.user_loader

@@ -6,6 +6,7 @@ between two rounds of live pushes: it sees every missed message once, in order, 
 """
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
@@ -25,12 +26,16 @@ class Resume:
 
 class Fanout:
     def __init__(self, hub: EventHub, presence: Presence, emit: Callable, enter_room: Callable[[str, str], None],
-                 sleep: Callable[[float], None], coalesce_seconds: float = 0.02) -> None:
+                 sleep: Callable[[float], None], coalesce_seconds: float = 0.02,
+                 backlog: Callable[[str], int] = lambda sid: 0, evict: Callable[[str], None] = lambda sid: None,
+                 max_backlog: int = 1000, clock: Callable[[], float] = time.monotonic) -> None:
         self.hub, self.presence, self.emit, self.enter_room, self.sleep = hub, presence, emit, enter_room, sleep
         self.coalesce_seconds = coalesce_seconds
+        self.backlog, self.evict, self.max_backlog, self.clock = backlog, evict, max_backlog, clock
         self.cursor = hub.latest_seq
         self.resumes: list[Resume] = []
         self.stopped = threading.Event()
+        self.backlogs_checked = clock()
 
     def request_resume(self, sid: str, since: int, join: tuple[str, ...]) -> None:
         self.resumes.append(Resume(sid, since, join))
@@ -41,9 +46,21 @@ class Fanout:
             self.hub.wait(self.cursor, timeout=1.0, or_until=lambda: bool(self.resumes))
             try:
                 self.round()
+                if self.clock() - self.backlogs_checked >= 1.0:
+                    self.evict_slow_clients()
             except Exception:  # the loop must outlive any one bad message or client
                 log.exception("fan-out round failed")
             self.sleep(self.coalesce_seconds)
+
+    def evict_slow_clients(self) -> list[str]:
+        """Disconnect clients whose unsent backlog overflowed; they reconnect and resume (or are told to resync)."""
+        self.backlogs_checked = self.clock()
+        slow = [sid for sid in self.presence.sids() if self.backlog(sid) > self.max_backlog]
+        for sid in slow:
+            log.warning("client %s fell %d pushes behind; disconnecting it so it resumes", sid, self.backlog(sid))
+            self.evict(sid)
+            self.presence.disconnect(sid)
+        return slow
 
     def round(self) -> None:
         messages, _ = self.hub.since(self.cursor)

@@ -32,6 +32,10 @@ class Presence:
         with self._lock:
             self._rooms.get(sid, {}).pop(room, None)
 
+    def sids(self) -> list[str]:
+        with self._lock:
+            return list(self._rooms)
+
     def rooms_of(self, sid: str) -> dict[str, int]:
         with self._lock:
             return dict(self._rooms.get(sid, {}))

@@ -12,6 +12,20 @@ NAMESPACE = "/admin"
 JOINABLE = tuple(room for room in ROOMS if room != "admin")
 
 
+def unsent_packets(sid: str) -> int:
+    """How many packets wait in the client's Engine.IO queue (python-engineio keeps one queue per socket)."""
+    server = socketio.server
+    try:
+        return server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)].queue.qsize()
+    except (KeyError, AttributeError, TypeError):
+        return 0
+
+
+def evict(sid: str) -> None:
+    """Drop a client that cannot keep up, with its backlog; it reconnects and resumes from its last seq."""
+    socketio.server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
+
+
 def send_error(code: str, message: str) -> None:
     emit("error", {"code": code, "message": message})
 

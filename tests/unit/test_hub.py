@@ -169,3 +169,14 @@ def test_pushes_of_one_round_leave_in_order_of_their_last_seq(fanout):
     fanout.round()
     assert [(event, data["first_seq"], data["seq"]) for event, data, _ in fanout.recorder.sent] == [
         ("transaction", 1, 3), ("metrics", 4, 4), ("activity", 2, 5)]
+
+
+def test_clients_whose_backlog_overflows_are_evicted_to_resume():
+    hub, presence, clock = EventHub(), Presence(), FakeClock()
+    backlogs, evicted = {"fast": 3, "slow": 5000}, []
+    for sid in backlogs:
+        presence.join(sid, "transactions", seq=0)
+    fan = Fanout(hub, presence, emit=lambda *a, **k: None, enter_room=lambda sid, room: None, sleep=lambda _: None,
+                 backlog=backlogs.get, evict=evicted.append, max_backlog=1000, clock=clock)
+    assert fan.evict_slow_clients() == ["slow"]
+    assert evicted == ["slow"] and presence.sids() == ["fast"]
