@@ -11,7 +11,7 @@ import time
 import requests
 
 from bench.common import ROOT, figure, median, progress, rounded
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 VARIANTS = ("plain", "ours", "fmd")
 GOAL_RATIO = 0.95
@@ -84,13 +84,7 @@ def start(variant: str, workdir: str) -> AppServer:
 
 
 def stop(server: AppServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+    stop_process(server.process)
 
 
 def load(loader: str, url: str, seconds: float) -> dict:
