@@ -7,11 +7,17 @@ from dotenv import load_dotenv
 load_dotenv()
 # Eventlet is in maintenance mode upstream (see README); its import-time notice would greet every start.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-if __name__ == "__main__" and os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
-    # Before anything imports socket, threading, ssl or a database driver (STACK.md).
-    import eventlet
+if __name__ == "__main__":
+    # Before anything imports socket, threading, ssl or a database driver (STACK.md). Unpatched, gevent
+    # serves the fan-out benchmark 40 times slower (bench/fanout_modes.py).
+    if os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
+        import eventlet
 
-    eventlet.monkey_patch()
+        eventlet.monkey_patch()
+    elif os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
 
 import gc  # noqa: E402
 import sys  # noqa: E402
@@ -27,10 +33,20 @@ def server_options(async_mode: str, max_connections: int) -> dict:
     """Options of each async mode's web server; the only place that knows which server runs."""
     if async_mode == "eventlet":
         # minimum_chunk_size=0: eventlet.wsgi otherwise buffers a streamed response, and SSE looks dead.
-        return {"max_size": max_connections, "minimum_chunk_size": 0}
+        return {"max_size": max_connections, "minimum_chunk_size": 0, "protocol": compact_http_protocol()}
     if async_mode == "threading":
         return {"allow_unsafe_werkzeug": True}
     return {}
+
+
+def compact_http_protocol() -> type:
+    """eventlet's HTTP handler with smaller buffers: a connection keeps them for its whole life, a WebSocket too
+    (which no longer reads or writes through them), and eventlet's 8 KB + 16 KB were the largest part of a
+    dashboard's memory (tracemalloc, 1,000 connections). Requests and responses larger than a buffer pass
+    straight through it."""
+    import eventlet.wsgi
+
+    return type("CompactHttpProtocol", (eventlet.wsgi.HttpProtocol,), {"rbufsize": 2048, "wbufsize": 4096})
 
 
 def prepare_database() -> str | None:

@@ -10,7 +10,8 @@ import warnings
 from bench.common import RESULTS_DIR, print_table, progress, write_json
 
 # Module per benchmark; each has run(quick) -> {"figures": [...], ...details}.
-BENCHMARKS = {"ingest": "bench.ingest", "monitoring": "bench.monitoring", "api": "bench.api_latency"}
+BENCHMARKS = {"ingest": "bench.ingest", "monitoring": "bench.monitoring", "api": "bench.api_latency",
+              "fanout": "bench.fanout", "fanout_modes": "bench.fanout_modes", "ingest_to_screen": "bench.ingest_to_screen"}
 
 
 def main(argv: list[str] | None = None) -> int:

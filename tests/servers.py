@@ -55,14 +55,20 @@ def stop_process(process: subprocess.Popen) -> None:
 
 def start_server(workdir: Path, **settings) -> ServerProcess:
     """Start `python app.py` with `settings` as environment and wait until /healthz answers."""
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("ADMIN_PASSWORD", "DEMO")}
-    env.update(HOST="127.0.0.1", PORT=str(port), SECRET_KEY="live-secret", DEMO="0",
-               DATABASE_URL=f"sqlite:///{workdir / 'pulseboard.db'}", PYTHONUNBUFFERED="1")
+    env.update(HOST="127.0.0.1", SECRET_KEY="live-secret", DEMO="0",
+               DATABASE_URL=f"sqlite:///{workdir / 'pulseboard.db'}")
     env.update({key: str(value) for key, value in settings.items()})
+    return spawn([sys.executable, "app.py"], workdir, env)
+
+
+def spawn(argv: list[str], workdir: Path, env: dict) -> ServerProcess:
+    """Start a server on a free loopback port (PORT in its environment, or {port} in argv), ended with us."""
+    port = free_port()
+    env = {**env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
+        process = subprocess.Popen([part.format(port=port) for part in argv], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     server = ServerProcess(f"http://127.0.0.1:{port}", env, log_path, process)
     wait_until_healthy(server)
