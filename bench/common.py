@@ -57,10 +57,16 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], markdown: bool = False) -> None:
     header = ("figure", "value", "unit", "goal", "met")
     cells = [header] + [(row["figure"], format_value(row["value"]), row["unit"], row["goal"] or "—",
                          {True: "yes", False: "NO", None: "—"}[row["met"]]) for row in rows]
+    if markdown:
+        for index, line in enumerate(cells):
+            print("| " + " | ".join(str(cell).replace("|", "\\|") for cell in line) + " |")
+            if index == 0:
+                print("|---|--:|---|---|---|")
+        return
     widths = [max(len(str(line[column])) for line in cells) for column in range(len(header))]
     for index, line in enumerate(cells):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
