@@ -19,7 +19,7 @@ import psutil
 import requests
 
 from bench.common import figure, latency_summary, median, progress, rounded
-from bench.fanout_clients import Fleet
+from bench.fleet import Fleet
 from tests.servers import LIVE_ADMIN, ServerProcess, login_session, spawn, start_server
 
 QUICK = {"sizes": (100, 1_000), "broadcasts": 15, "hold": None}

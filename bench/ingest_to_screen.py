@@ -17,7 +17,7 @@ import requests
 
 from bench.common import ROOT, figure, latency_summary, progress
 from bench.fanout import start_ours
-from bench.fanout_clients import Fleet
+from bench.fleet import Fleet
 from bench.ingest import create_api_key
 from tests.servers import _die_with_parent
 
