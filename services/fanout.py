@@ -49,13 +49,19 @@ class Fanout:
     def run(self) -> None:
         while not self.stopped.is_set():
             self.hub.wait(self.cursor, timeout=1.0, or_until=lambda: bool(self.resumes))
-            try:
-                self.round()
-                if self.clock() - self.backlogs_checked >= 1.0:
-                    self.evict_slow_clients()
-            except Exception:  # the loop must outlive any one bad message or client
-                log.exception("fan-out round failed")
+            self.guarded(self.round)
+            # The pause comes before the backlog check, which visits every client: the writers of the
+            # pushes just emitted go first.
             self.sleep(self.coalesce_seconds)
+            if self.clock() - self.backlogs_checked >= 1.0:
+                self.guarded(self.evict_slow_clients)
+
+    @staticmethod
+    def guarded(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception:  # the loop must outlive any one bad message or client
+            log.exception("fan-out step %s failed", step.__name__)
 
     def evict_slow_clients(self) -> list[str]:
         """Disconnect clients whose unsent backlog overflowed; they reconnect and resume (or are told to resync)."""

@@ -24,7 +24,7 @@ def send_notification():
         raise ApiError(422, str(error), {"field": error.field}) from None
     audit.record(db.session, current_user.username, "notification.send", item.title, {"id": item.id},
                  request.remote_addr)
+    body = notifications.as_dict(item)  # before the commit expires the row, which would cost a re-read
     db.session.commit()
-    body = notifications.as_dict(item)
     runtime().hub.publish("notification", [body])
     return jsonify(body), 201
