@@ -121,18 +121,23 @@ def test_process_cpu_counts_this_process_busy_time(taken):
 
 
 def test_process_threads_and_open_files_follow_this_process(tmp_path):
-    sampler = HostSampler()
+    clock = FakeClock(time.time())
+    sampler = HostSampler(clock=clock)
     before = sampler.take()["process"]
     release = threading.Event()
     worker = threading.Thread(target=release.wait)
     worker.start()
     try:
         with open(tmp_path / "held", "w"):
+            clock.advance(host_sampler.OPEN_FILES_REFRESH_SECONDS - 1)
+            soon = sampler.take()["process"]
+            clock.advance(1)
             after = sampler.take()["process"]
     finally:
         release.set()
         worker.join()
     assert after["threads"] == before["threads"] + 1
+    assert soon["open_files"] == before["open_files"], "counted again before the refresh interval"
     assert after["open_files"] == before["open_files"] + 1
 
 
