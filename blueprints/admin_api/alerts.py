@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.admin_api import bp
-from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, runtime
+from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, publish
 from database import Alert, utcnow
 from extensions import db
 from services import audit
@@ -43,5 +43,5 @@ def acknowledge_alert(alert_id: int):
                  request.remote_addr)
     db.session.commit()
     body = alert_as_dict(alert)
-    runtime().hub.publish("alert", [body])
+    publish("alert", [body])
     return jsonify(alert=body)

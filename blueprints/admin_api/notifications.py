@@ -2,7 +2,7 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from blueprints.admin_api import bp
-from blueprints.http import ApiError, bounded_int, json_body, runtime
+from blueprints.http import ApiError, bounded_int, json_body, publish
 from extensions import db
 from services import audit, notifications
 
@@ -26,5 +26,5 @@ def send_notification():
                  request.remote_addr)
     body = notifications.as_dict(item)  # before the commit expires the row, which would cost a re-read
     db.session.commit()
-    runtime().hub.publish("notification", [body])
+    publish("notification", [body])
     return jsonify(body), 201

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from flask import current_app, g, jsonify, request
 
-from blueprints.http import ApiError, runtime
+from blueprints.http import ApiError, let_pushes_leave, runtime
 from blueprints.ingest import bp
 from database import utcnow
 from extensions import csrf, db, limiter
@@ -54,5 +54,6 @@ def events():
     stored = ingest.store_batch(db.session, rows)
     db.session.commit()
     runtime().announce_ingested(stored, errors)
+    let_pushes_leave()
     accepted = sum(len(items) for items in rows.values())
     return jsonify(accepted=accepted, rejected=len(errors), errors=errors), 202
