@@ -124,9 +124,9 @@ def publish(channel: str, items: list[dict]) -> None:
 
 def let_pushes_leave() -> None:
     # The fan-out loop runs only when this request yields, so a push otherwise waits until the response is
-    # written (1,000-client fan-out, median per-broadcast p99 from the API call: 1.14x the bare stack
-    # without this, 1.05x with it, medians of three runs). Only after the commit: yielding inside an open
-    # SQLite write would stall every other writer.
+    # written (1,000-client fan-out, per-broadcast p99 from the API call over the bare stack's: median of
+    # three runs 1.15x without this, of six runs 1.09x with it; noisy). Only after the commit: yielding
+    # inside an open SQLite write would stall every other writer.
     socketio.sleep(0)
 
 
