@@ -10,11 +10,12 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 if __name__ == "__main__":
     # Before anything imports socket, threading, ssl or a database driver (STACK.md). Unpatched, gevent
     # serves the fan-out benchmark 40 times slower (bench/fanout_modes.py).
-    if os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet") == "eventlet":
+    ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet")
+    if ASYNC_MODE == "eventlet":
         import eventlet
 
         eventlet.monkey_patch()
-    elif os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent":
+    elif ASYNC_MODE == "gevent":
         from gevent import monkey
 
         monkey.patch_all()

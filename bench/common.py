@@ -39,6 +39,12 @@ def repeated(measure, rounds: int) -> dict:
             "max_ms": max(r["max_ms"] for r in results), "rounds": results}
 
 
+def cpu_seconds(process) -> float:
+    """User plus system CPU time a process (a psutil.Process) has used so far."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def rounded(value, digits: int = 3):
     return None if value is None else round(value, digits)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from bench.common import figure, latency_summary, median, percentile, progress, rounded
+from bench.common import cpu_seconds, figure, latency_summary, median, percentile, progress, rounded
 from bench.fleet import Fleet
 from tests.servers import LIVE_ADMIN, ServerProcess, login_session, spawn, start_server
 
@@ -69,11 +69,6 @@ def start_bare(workdir: Path) -> Target:
     options = {"url": server.url, "namespace": "/bench", "join": '["join",{"room":"bench"}]', "room": "bench",
                "joined_event": "joined", "event": "notification"}
     return Target("bare", server, options, trigger)
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def split(total: int, per_process: int) -> list[int]:

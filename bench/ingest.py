@@ -16,7 +16,7 @@ import psutil
 import psycopg
 import requests
 
-from bench.common import ROOT, figure, latency_summary, median, progress, rounded
+from bench.common import ROOT, cpu_seconds, figure, latency_summary, median, progress, rounded
 from tests.servers import start_server
 
 BATCH_MIX = {"transactions": 400, "activities": 75, "metrics": 25}
@@ -84,9 +84,9 @@ def summarize(measured: list[dict]) -> dict:
 
 def timed_run(url: str, key: str, server_pid: int, tag: str, seconds: float) -> dict:
     server = psutil.Process(server_pid)
-    server_cpu, client_cpu = sum(server.cpu_times()[:2]), time.process_time()
+    server_cpu, client_cpu = cpu_seconds(server), time.process_time()
     sent = send_batches(url, key, build_templates(), tag, 1_000_000, seconds)
-    server_cpu, client_cpu = sum(server.cpu_times()[:2]) - server_cpu, time.process_time() - client_cpu
+    server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
     items = sent["accepted"]
     result = {"items_per_s": rounded(items / sent["elapsed"], 0), "batches": sent["batches"], "items": items,
               "elapsed_s": rounded(sent["elapsed"]), "failures": sent["failures"][:5],
