@@ -25,7 +25,7 @@ import sys  # noqa: E402
 
 from app_factory import create_app, start_background_work  # noqa: E402
 from extensions import db, socketio  # noqa: E402
-from services import accounts, migrations  # noqa: E402
+from services import accounts, migrations, websocket_transport  # noqa: E402
 
 app = create_app()
 
@@ -33,21 +33,12 @@ app = create_app()
 def server_options(async_mode: str, max_connections: int) -> dict:
     """Options of each async mode's web server; the only place that knows which server runs."""
     if async_mode == "eventlet":
+        websocket_transport.install()
         # minimum_chunk_size=0: eventlet.wsgi otherwise buffers a streamed response, and SSE looks dead.
-        return {"max_size": max_connections, "minimum_chunk_size": 0, "protocol": compact_http_protocol()}
+        return {"max_size": max_connections, "minimum_chunk_size": 0, "protocol": websocket_transport.http_protocol()}
     if async_mode == "threading":
         return {"allow_unsafe_werkzeug": True}
     return {}
-
-
-def compact_http_protocol() -> type:
-    """eventlet's HTTP handler with smaller buffers: a connection keeps them for its whole life, a WebSocket too
-    (which no longer reads or writes through them), and eventlet's 8 KB + 16 KB were the largest part of a
-    dashboard's memory (tracemalloc, 1,000 connections). Requests and responses larger than a buffer pass
-    straight through it."""
-    import eventlet.wsgi
-
-    return type("CompactHttpProtocol", (eventlet.wsgi.HttpProtocol,), {"rbufsize": 2048, "wbufsize": 4096})
 
 
 def prepare_database() -> str | None:

@@ -39,7 +39,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     socketio.init_app(app, async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-                      message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"])
+                      message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+                      ping_interval=app.config["SOCKETIO_PING_INTERVAL"], ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"])
     app.session_interface = SecureWhenHttpsSessionInterface()
 
 

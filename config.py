@@ -58,6 +58,8 @@ class Config:
     DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
     SOCKETIO_ASYNC_MODE = env_str("SOCKETIO_ASYNC_MODE", "eventlet")
     SOCKETIO_MESSAGE_QUEUE = env_str("SOCKETIO_MESSAGE_QUEUE")
+    SOCKETIO_PING_INTERVAL = env_int("SOCKETIO_PING_INTERVAL", 25)
+    SOCKETIO_PING_TIMEOUT = env_int("SOCKETIO_PING_TIMEOUT", 20)
     # eventlet.wsgi holds 1,024 connections by default and then stops answering (STACK.md).
     MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 20000)
     RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")

@@ -6,6 +6,7 @@ from flask_socketio import emit, join_room, leave_room
 from blueprints.http import runtime
 from database import utcnow
 from extensions import socketio
+from services import websocket_transport
 from services.presence import ROOMS
 
 NAMESPACE = "/admin"
@@ -13,10 +14,10 @@ JOINABLE = tuple(room for room in ROOMS if room != "admin")
 
 
 def unsent_packets(sid: str) -> int:
-    """How many packets wait in the client's Engine.IO queue (python-engineio keeps one queue per socket)."""
+    """How many packets the client has not taken yet."""
     server = socketio.server
     try:
-        return server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)].queue.qsize()
+        return websocket_transport.unsent_packets(server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)])
     except (KeyError, AttributeError, TypeError):
         return 0
 

@@ -9,15 +9,15 @@ NAMESPACE = "/admin"
 
 
 class SocketClient:
-    """A python-socketio client over WebSocket that records every event of the /admin namespace."""
+    """A python-socketio client (WebSocket unless told) that records every event of the /admin namespace."""
 
-    def __init__(self, server, session: requests.Session | None = None):
+    def __init__(self, server, session: requests.Session | None = None, transports: tuple = ("websocket",)):
         self.events: list[tuple[str, dict]] = []
         self.arrived = threading.Condition()
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("*", self.record, namespace=NAMESPACE)
         cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies) if session else ""
-        self.sio.connect(server.url, namespaces=[NAMESPACE], transports=["websocket"],
+        self.sio.connect(server.url, namespaces=[NAMESPACE], transports=list(transports),
                          headers={"Cookie": cookie} if cookie else {}, wait_timeout=10)
 
     def record(self, event, data=None):
