@@ -17,7 +17,7 @@ import collections
 import logging
 import time
 from importlib.metadata import version
-from socket import SHUT_RDWR
+from socket import SHUT_RDWR, SHUT_WR
 
 from engineio import exceptions, packet
 from engineio import socket as engineio_socket
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 RELEASE_HTTP_BUFFERS = "pulseboard.release_http_buffers"  # environ key: frees the connection's HTTP buffers
 VERIFIED_VERSION = "4.15."  # python-engineio releases whose Socket these replacements mirror
+DRAIN_CHUNK_BYTES = 64 * 1024  # whole frames per write while a backlog drains; eventlet's own frames fit between
 Socket = engineio_socket.Socket
-upstream = {"send": Socket.send, "close": Socket.close}
+upstream = {"send": Socket.send, "close": Socket.close, "websocket_handler": Socket._websocket_handler}
 clocks: dict = {}  # engine.io server -> its PingClock
 
 
@@ -70,10 +71,18 @@ def http_protocol() -> type:
     return CompactHttpProtocol
 
 
-def unsent_packets(socket) -> int:
+def unsent_packets(engine_socket) -> int:
     """Packets sent to a socket that its client has not taken yet (queued, or waiting for a full socket)."""
-    frames = getattr(socket, "frames", None)
-    return len(frames.backlog) if frames is not None else socket.queue.qsize()
+    frames = getattr(engine_socket, "frames", None)
+    return len(frames.backlog) if frames is not None else engine_socket.queue.qsize()
+
+
+def drop(engine_socket) -> None:
+    """End a connection now, with what it has not taken yet: for a client too slow to keep up."""
+    frames = getattr(engine_socket, "frames", None)
+    if frames is not None:
+        frames.abandon()
+    engine_socket.close(wait=False, abort=True)
 
 
 class FrameWriter:
@@ -83,10 +92,10 @@ class FrameWriter:
     client reads it, so a slow client never holds up the broadcast that is writing to everyone else.
     eventlet's own WebSocket writes (a pong, a closing frame) take the same lock, so frames never interleave.
     """
-    __slots__ = ("ws", "os_socket", "lock", "backlog", "draining", "closing", "spawn")
+    __slots__ = ("ws", "os_socket", "lock", "backlog", "draining", "closing", "spawn", "sleep")
 
-    def __init__(self, ws, spawn) -> None:
-        self.ws, self.spawn = ws, spawn
+    def __init__(self, ws, spawn, sleep) -> None:
+        self.ws, self.spawn, self.sleep = ws, spawn, sleep
         self.os_socket = ws.socket.fd  # eventlet keeps it non-blocking under its GreenSocket
         self.lock = ws._sendlock
         self.backlog: list[bytes] = []  # almost always empty: a list is a tenth of an empty deque
@@ -118,7 +127,7 @@ class FrameWriter:
             written = self._write_without_waiting()
         except OSError:
             self.lock.release()
-            self._abandon()
+            self.abandon()
             return
         if written:
             self.lock.release()
@@ -145,17 +154,26 @@ class FrameWriter:
         self.spawn(self._drain, locked)
 
     def _drain(self, locked: bool) -> None:
+        """Write the backlog as the client reads it, some whole frames at a time. Between two writes the lock
+        is free for eventlet's own frames: the reader greenlet that answers a WebSocket ping goes on reading."""
         try:
-            if not locked:
-                self.lock.acquire()
-                locked = True
-            while self.backlog:
-                frames = b"".join(self.backlog)
-                self.backlog.clear()
+            while True:
+                if not locked:
+                    self.lock.acquire()
+                    locked = True
+                if not self.backlog:
+                    break
+                count = frames_within(self.backlog, DRAIN_CHUNK_BYTES)
                 # Blocks this greenlet alone, up to the socket's timeout (a ping interval plus its timeout).
-                self.ws.socket.sendall(frames)
-        except OSError:
-            self._abandon()
+                self.ws.socket.sendall(b"".join(self.backlog[:count]))
+                del self.backlog[:count]
+                self.lock.release()
+                locked = False
+                self.sleep(0)
+        except BaseException as error:
+            self.abandon()  # a frame may be half written: nothing may follow it on this connection
+            if not isinstance(error, OSError):
+                raise
         finally:
             if locked:
                 self.lock.release()
@@ -164,23 +182,36 @@ class FrameWriter:
             self._finish()
 
     def _finish(self) -> None:
+        """After our closing frame: no more writes. The reader greenlet reads on until the client answers
+        or goes (or the socket times out), as eventlet's own close does; shutting the reading side too
+        would make the kernel reset the connection at the client's next packet, losing what is unsent."""
         if not self.ws.websocket_closed:  # else the client closed it, or it was abandoned
-            self._shut_down()
+            self._shut_down(SHUT_WR)
 
-    def _abandon(self) -> None:
-        """The client is gone or stopped reading: drop its backlog and end the connection."""
+    def abandon(self) -> None:
+        """The client is gone or cannot keep up: drop its backlog and end the connection both ways, which
+        ends the reader greenlet too."""
         self.backlog.clear()
         self.closing = True
-        self._shut_down()
+        self._shut_down(SHUT_RDWR)
 
-    def _shut_down(self) -> None:
-        """End the stream both ways: the reader greenlet sees its end and the server closes the socket.
-        Closing the socket here would pull it from under that greenlet (eventlet then logs EBADF)."""
+    def _shut_down(self, how: int) -> None:
+        # Closing the socket instead would pull it from under the reader greenlet (eventlet then logs EBADF).
         self.ws.websocket_closed = True  # eventlet sends no closing frame of its own after this
         try:
-            self.os_socket.shutdown(SHUT_RDWR)
+            self.os_socket.shutdown(how)
         except OSError:
             pass
+
+
+def frames_within(frames: list[bytes], limit: int) -> int:
+    """How many leading frames fit in `limit` bytes (at least one)."""
+    total = 0
+    for count, frame in enumerate(frames):
+        total += len(frame)
+        if total > limit:
+            return max(count, 1)
+    return len(frames)
 
 
 class PingClock:
@@ -251,6 +282,9 @@ def close(self, wait: bool = True, abort: bool = False, reason=None) -> None:
 
 def websocket_handler(self, ws):
     """python-engineio 4.15's Socket._websocket_handler, with the writer greenlet replaced by a FrameWriter."""
+    if ws.version not in (8, 13):  # a pre-RFC 6455 (hixie-76) client has no control frames to close with
+        return upstream["websocket_handler"](self, ws)
+
     def websocket_wait():
         data = ws.wait()
         if data and len(data) > self.server.max_http_buffer_size:
@@ -279,7 +313,7 @@ def websocket_handler(self, ws):
     release_http_buffers = ws.environ.get(RELEASE_HTTP_BUFFERS)
     if release_http_buffers is not None:
         release_http_buffers()
-    frames = FrameWriter(ws, self.server.start_background_task)
+    frames = FrameWriter(ws, self.server.start_background_task, self.server.sleep)
     for pkt in queued_packets(self.queue):  # sent before or during the upgrade: they go first
         if pkt is None:
             frames.close()
@@ -287,6 +321,7 @@ def websocket_handler(self, ws):
         frames.write(pkt.encode())
     self.frames = frames
     self.upgraded, self.upgrading = True, False
+    self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
     while True:
         try:

@@ -13,18 +13,26 @@ NAMESPACE = "/admin"
 JOINABLE = tuple(room for room in ROOMS if room != "admin")
 
 
-def unsent_packets(sid: str) -> int:
-    """How many packets the client has not taken yet."""
+def engine_socket_of(sid: str):
+    """The Engine.IO connection of a client of this process, or None."""
     server = socketio.server
     try:
-        return websocket_transport.unsent_packets(server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)])
+        return server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)]
     except (KeyError, AttributeError, TypeError):
-        return 0
+        return None
+
+
+def unsent_packets(sid: str) -> int:
+    """How many packets the client has not taken yet."""
+    engine_socket = engine_socket_of(sid)
+    return websocket_transport.unsent_packets(engine_socket) if engine_socket is not None else 0
 
 
 def evict(sid: str) -> None:
     """Drop a client that cannot keep up, with its backlog; it reconnects and resumes from its last seq."""
-    socketio.server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
+    engine_socket = engine_socket_of(sid)
+    if engine_socket is not None:
+        websocket_transport.drop(engine_socket)
 
 
 def send_error(code: str, message: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from eventlet.green import socket as green_socket
 from eventlet.websocket import RFC6455WebSocket
 
-from services.websocket_transport import VERIFIED_VERSION, FrameWriter
+from services.websocket_transport import VERIFIED_VERSION, FrameWriter, frames_within
 
 SMALL_BUFFER = 4096
 
@@ -50,13 +50,19 @@ def messages(count: int) -> list[str]:
     return [f"4[\"notification\",{{\"n\":{index}}}]" + "x" * 1500 for index in range(count)]
 
 
+def written(ws, count: int) -> tuple[FrameWriter, list[str]]:
+    """A FrameWriter that was given `count` messages of 1.5 KB, and those messages."""
+    frames = FrameWriter(ws, eventlet.spawn, eventlet.sleep)
+    sent = messages(count)
+    for text in sent:
+        frames.write(text)
+    return frames, sent
+
+
 def test_a_full_socket_does_not_block_the_sender_and_every_frame_arrives_whole_in_order(pair):
     ws, client = pair
-    frames = FrameWriter(ws, eventlet.spawn)
-    sent = messages(200)  # about 300 KB, far beyond both buffers
     with eventlet.Timeout(5, AssertionError("a write waited for the client")):
-        for text in sent:
-            frames.write(text)
+        frames, sent = written(ws, 200)  # about 300 KB, far beyond both buffers
     assert frames.draining and frames.backlog, "the socket should have filled up"
 
     received = [read_frame(client) for _ in sent]
@@ -68,10 +74,7 @@ def test_a_full_socket_does_not_block_the_sender_and_every_frame_arrives_whole_i
 
 def test_close_sends_the_closing_frame_after_the_backlog_then_ends_the_connection(pair):
     ws, client = pair
-    frames = FrameWriter(ws, eventlet.spawn)
-    sent = messages(50)
-    for text in sent:
-        frames.write(text)
+    frames, sent = written(ws, 50)
     frames.close()
     frames.write("4 written after close")  # dropped: the connection is closing
 
@@ -82,9 +85,7 @@ def test_close_sends_the_closing_frame_after_the_backlog_then_ends_the_connectio
 
 def test_a_client_that_went_away_loses_its_backlog_and_nothing_blocks(pair):
     ws, client = pair
-    frames = FrameWriter(ws, eventlet.spawn)
-    for text in messages(50):
-        frames.write(text)
+    frames, _ = written(ws, 50)
     client.close()
     with eventlet.Timeout(5, AssertionError("the writer kept waiting for a closed client")):
         while frames.draining:
@@ -96,3 +97,42 @@ def test_a_client_that_went_away_loses_its_backlog_and_nothing_blocks(pair):
 def test_the_pinned_python_engineio_is_the_version_the_transport_was_verified_with():
     # install() leaves any other version alone; a new release needs these replacements checked against it
     assert version("python-engineio").startswith(VERIFIED_VERSION)
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame (clients must mask; a zero key leaves the payload as it is)."""
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
+def test_a_websocket_ping_is_answered_while_a_backlog_drains_not_after_it(pair):
+    ws, client = pair
+    reader = eventlet.spawn(ws.wait)  # the server's reader: answers pings with pongs, through the same lock
+    frames, sent = written(ws, 600)  # about 900 KB: many chunks of DRAIN_CHUNK_BYTES
+    client.sendall(masked_frame(0x9, b"are you there"))
+
+    received = []
+    while len(received) < len(sent) + 1:
+        received.append(read_frame(client))
+    pong_at = received.index((0xA, b"are you there"))
+    assert pong_at < len(sent) // 2, f"the pong waited for {pong_at} data frames"
+    assert [payload.decode() for opcode, payload in received if opcode == 1] == sent
+    reader.kill()
+
+
+def test_abandon_drops_the_backlog_and_ends_the_connection(pair):
+    ws, client = pair
+    frames, sent = written(ws, 200)
+    frames.abandon()
+    assert frames.backlog == [] and frames.closing
+
+    received = b""
+    with eventlet.Timeout(5, AssertionError("the connection did not end")):
+        while chunk := client.recv(65536):
+            received += chunk
+    assert 0 < len(received) < sum(len(text) for text in sent)
+
+
+def test_frames_within_takes_whole_frames_and_at_least_one():
+    assert frames_within([b"a" * 10, b"b" * 10, b"c" * 10], 25) == 2
+    assert frames_within([b"a" * 100, b"b"], 25) == 1
+    assert frames_within([b"a", b"b"], 25) == 2
