@@ -30,10 +30,10 @@ from services import accounts, migrations, websocket_transport  # noqa: E402
 app = create_app()
 
 
-def server_options(async_mode: str, max_connections: int) -> dict:
-    """Options of each async mode's web server; the only place that knows which server runs."""
+def prepare_server(async_mode: str, max_connections: int) -> dict:
+    """Ready the async mode's web server and return its options; the only place that knows which server runs."""
     if async_mode == "eventlet":
-        websocket_transport.install()
+        websocket_transport.install()  # one greenlet per WebSocket instead of python-engineio's three
         # minimum_chunk_size=0: eventlet.wsgi otherwise buffers a streamed response, and SSE looks dead.
         return {"max_size": max_connections, "minimum_chunk_size": 0, "protocol": websocket_transport.http_protocol()}
     if async_mode == "threading":
@@ -72,7 +72,7 @@ def main() -> None:
     gc.freeze()
     mode = app.config["SOCKETIO_ASYNC_MODE"]
     socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], use_reloader=False, log_output=False,
-                 **server_options(mode, app.config["MAX_CONNECTIONS"]))
+                 **prepare_server(mode, app.config["MAX_CONNECTIONS"]))
 
 
 if __name__ == "__main__":
