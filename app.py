@@ -25,7 +25,9 @@ import sys  # noqa: E402
 
 from app_factory import create_app, start_background_work  # noqa: E402
 from extensions import db, socketio  # noqa: E402
-from services import accounts, migrations, websocket_transport  # noqa: E402
+from services.accounts import users
+from services.realtime import websocket_transport
+from services.runtime import migrations
 
 app = create_app()
 
@@ -45,7 +47,7 @@ def prepare_database() -> str | None:
     """Upgrade the schema and make sure an admin exists; return a password generated just now."""
     migrations.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
-        password = accounts.ensure_admin(db.session, app.config["ADMIN_USERNAME"],
+        password = users.ensure_admin(db.session, app.config["ADMIN_USERNAME"],
                                          app.config["ADMIN_PASSWORD"], app.config["PASSWORD_HASH_METHOD"])
         db.session.commit()
     return password

@@ -12,13 +12,13 @@ from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 
 DEMO_KEY_NAME = "demo-traffic"
-from services import accounts
-from services.demo_traffic import DemoTraffic
-from services.circuit_breaker import CircuitOpenError, read_through
-from services.broadcaster import LiveBroadcaster
-from services.fanout import Fanout
-from services.jobs import Job, JobRunner, standard_jobs
-from services.runtime import build_runtime
+from services.accounts import api_keys, users
+from services.demo.traffic import DemoTraffic
+from services.cache.circuit_breaker import CircuitOpenError, read_through
+from services.realtime.broadcaster import LiveBroadcaster
+from services.realtime.fanout import Fanout
+from services.runtime.jobs import Job, JobRunner, standard_jobs
+from services.runtime.process import build_runtime
 
 
 def create_app(config_class: type = Config) -> Flask:
@@ -66,12 +66,12 @@ def register_realtime(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> accounts.SessionUser | None:
+def load_user(user_id: str) -> users.SessionUser | None:
     """The session's user, cached briefly, so logged-in admins keep reading while the database is down."""
     services = current_app.extensions["runtime"]
     try:
         user, _ = read_through(services.cache, services.breaker, "accounts", int(user_id),
-                               lambda: accounts.session_user(db.session, int(user_id)))
+                               lambda: users.session_user(db.session, int(user_id)))
     except (CircuitOpenError, *services.breaker.trip_on):
         return None
     return user if user is not None and user.active else None
@@ -102,7 +102,7 @@ def start_background_work(app: Flask) -> JobRunner:
 def start_demo_traffic(app: Flask) -> None:
     """Feed the panel through its own public ingest API, with a key of its own (replacing the last run's)."""
     with app.app_context():
-        key = accounts.replace_api_key(db.session, DEMO_KEY_NAME)
+        key = api_keys.replace_api_key(db.session, DEMO_KEY_NAME)
         db.session.commit()
     host = app.config["HOST"] if app.config["HOST"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
     sender = DemoTraffic(f"http://{host}:{app.config['PORT']}", key, sleep=socketio.sleep)

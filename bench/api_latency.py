@@ -18,7 +18,7 @@ ADMIN = ("bench-admin", "bench-admin-password")
 LIVE_GOAL_MS, REVENUE_GOAL_MS = 5.0, 50.0
 PERIODS = ("hourly", "daily", "weekly")
 # What the stored rows depend on: the schema and the code that writes rollups.
-DATA_SOURCES = ("database.py", "services/ingest.py", "services/event_schema.py", "services/time_buckets.py")
+DATA_SOURCES = ("database.py", "services/ingest/writer.py", "services/ingest/event_schema.py", "services/analytics/time_buckets.py")
 
 
 def run(quick: bool = False) -> dict:
@@ -72,12 +72,12 @@ def logged_in_client(url: str):
     from app_factory import create_app
     from config import TestConfig
     from extensions import db
-    from services import accounts
+    from services.accounts import users
 
     config = type("BenchConfig", (TestConfig,), {"DATABASE_URL": url})
     app = create_app(config)
     with app.app_context():
-        accounts.ensure_admin(db.session, *ADMIN, TestConfig.PASSWORD_HASH_METHOD)
+        users.ensure_admin(db.session, *ADMIN, TestConfig.PASSWORD_HASH_METHOD)
         db.session.commit()
     client = app.test_client()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").text).group(1)
@@ -108,7 +108,8 @@ def build_database(path, rows: int) -> dict:
     from sqlalchemy.orm import Session
 
     from database import create_database_engine
-    from services import event_schema, ingest, migrations
+    from services.ingest import event_schema, writer
+    from services.runtime import migrations
 
     partial = path.with_suffix(".partial")  # renamed when complete, so an interrupted build is never reused
     for leftover in path.parent.glob(partial.name + "*"):
@@ -125,7 +126,7 @@ def build_database(path, rows: int) -> dict:
             parsed, errors = event_schema.parse_batch(payload, now)
             assert not errors, errors[:3]
             parse_s, step = parse_s + time.perf_counter() - step, time.perf_counter()
-            ingest.store_batch(session, parsed)
+            writer.store_batch(session, parsed)
             session.commit()
             store_s += time.perf_counter() - step
     elapsed = time.perf_counter() - started

@@ -32,7 +32,7 @@ def plain_app() -> Flask:
 def with_our_monitor(app: Flask) -> Flask:
     """Exactly what app_factory.register_runtime adds: the WSGI timer and the request class naming the route."""
     from blueprints.http import RoutedRequest
-    from services.performance import RequestMonitor
+    from services.monitoring.performance import RequestMonitor
 
     app.wsgi_app = RequestMonitor("bench", os.getpid()).wsgi_middleware(app.wsgi_app)
     app.request_class = RoutedRequest
@@ -53,7 +53,7 @@ def build(variant: str, workdir: str) -> Flask:
     # alone (SQLAlchemy, the extensions) costs the small app 3-4% of its requests/s, and that is not the
     # monitor's cost. Flask-MonitoringDashboard is compared against the same baseline.
     import blueprints.http  # noqa: F401
-    import services.performance  # noqa: F401
+    import services.monitoring.performance  # noqa: F401
 
     app = plain_app()
     if variant == "ours":

@@ -4,7 +4,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from extensions import db
-from services import accounts, migrations
+from services.accounts import api_keys, users
+from services.runtime import migrations
 
 
 def register_commands(app: Flask) -> None:
@@ -31,12 +32,12 @@ def users_group():
 
 @users_group.command("create", help="Create an account (the password is asked for when not given).")
 @click.argument("username")
-@click.option("--role", type=click.Choice(accounts.ROLES), default="viewer", show_default=True)
+@click.option("--role", type=click.Choice(users.ROLES), default="viewer", show_default=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def users_create(username: str, role: str, password: str):
     try:
-        user = accounts.create_user(db.session, username, password, role, current_app.config["PASSWORD_HASH_METHOD"])
-    except accounts.AccountError as error:
+        user = users.create_user(db.session, username, password, role, current_app.config["PASSWORD_HASH_METHOD"])
+    except users.AccountError as error:
         raise click.ClickException(str(error)) from None
     db.session.commit()
     click.echo(f"created {user.role} {user.username} (id {user.id})")
@@ -46,12 +47,12 @@ def users_create(username: str, role: str, password: str):
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def users_set_password(username: str, password: str):
-    user = accounts.find_user(db.session, username)
+    user = users.find_user(db.session, username)
     if user is None:
         raise click.ClickException(f"no account named {username}")
     try:
-        accounts.update_user(db.session, user, {"password": password}, current_app.config["PASSWORD_HASH_METHOD"])
-    except accounts.AccountError as error:
+        users.update_user(db.session, user, {"password": password}, current_app.config["PASSWORD_HASH_METHOD"])
+    except users.AccountError as error:
         raise click.ClickException(str(error)) from None
     db.session.commit()
     click.echo(f"password of {user.username} changed")
@@ -59,7 +60,7 @@ def users_set_password(username: str, password: str):
 
 @users_group.command("list", help="List accounts.")
 def users_list():
-    for user in accounts.list_users(db.session):
+    for user in users.list_users(db.session):
         click.echo(f"{user.id}\t{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
 
 
@@ -72,8 +73,8 @@ def api_keys_group():
 @click.argument("name")
 def api_keys_create(name: str):
     try:
-        issued = accounts.issue_api_key(db.session, name)
-    except accounts.AccountError as error:
+        issued = api_keys.issue_api_key(db.session, name)
+    except users.AccountError as error:
         raise click.ClickException(str(error)) from None
     db.session.commit()
     click.echo(issued.key)

@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from extensions import db, socketio
-from services.performance import ENDPOINT_KEY
+from services.monitoring.performance import ENDPOINT_KEY
 
 API_PATH_PREFIXES = ("/admin/api/", "/api/", "/healthz", "/metrics")
 

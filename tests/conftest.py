@@ -12,7 +12,7 @@ from app_factory import create_app
 from config import TestConfig
 from database import Base, create_database_engine
 from extensions import db
-from services import accounts
+from services.accounts import api_keys, users
 
 ADMIN = ("admin", "admin-test-password")
 VIEWER = ("viewer", "viewer-test-password")
@@ -31,8 +31,8 @@ def app():
     app = create_app(TestConfig)
     with app.app_context():
         Base.metadata.create_all(db.engine)
-        accounts.create_user(db.session, *ADMIN, "admin", TestConfig.PASSWORD_HASH_METHOD)
-        accounts.create_user(db.session, *VIEWER, "viewer", TestConfig.PASSWORD_HASH_METHOD)
+        users.create_user(db.session, *ADMIN, "admin", TestConfig.PASSWORD_HASH_METHOD)
+        users.create_user(db.session, *VIEWER, "viewer", TestConfig.PASSWORD_HASH_METHOD)
         db.session.commit()
     yield app
     with app.app_context():
@@ -102,7 +102,7 @@ def auth(client):
 @pytest.fixture
 def api_key(app):
     with app.app_context():
-        key = accounts.issue_api_key(db.session, "test-sender").key
+        key = api_keys.issue_api_key(db.session, "test-sender").key
         db.session.commit()
     return key
 

@@ -6,7 +6,7 @@ from blueprints.admin_api import bp
 from blueprints.http import ApiError, get_or_404, json_body, runtime
 from database import ApiKey, User
 from extensions import db
-from services import accounts, audit
+from services.accounts import api_keys, audit, users
 
 
 def audited(action: str, target: str, details: dict | None = None) -> None:
@@ -19,24 +19,24 @@ def account_change(apply):
     """Run `apply()`, turning an AccountError into a 422 that names the field."""
     try:
         return apply()
-    except accounts.AccountError as error:
+    except users.AccountError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None
 
 
 @bp.get("/users")
 def list_users():
-    return jsonify(users=[accounts.user_as_dict(user) for user in accounts.list_users(db.session)])
+    return jsonify(users=[users.user_as_dict(user) for user in users.list_users(db.session)])
 
 
 @bp.post("/users")
 def create_user():
     payload = json_body()
-    user = account_change(lambda: accounts.create_user(
+    user = account_change(lambda: users.create_user(
         db.session, str(payload.get("username") or ""), str(payload.get("password") or ""),
         str(payload.get("role") or "viewer"), current_app.config["PASSWORD_HASH_METHOD"]))
     audited("user.create", user.username, {"role": user.role})
-    return jsonify(accounts.user_as_dict(user)), 201
+    return jsonify(users.user_as_dict(user)), 201
 
 
 @bp.patch("/users/<int:user_id>")
@@ -45,31 +45,31 @@ def update_user(user_id: int):
     changes = {key: value for key, value in json_body().items() if key in ("role", "password", "active")}
     if not changes:
         raise ApiError(422, "nothing to change: send role, password or active")
-    account_change(lambda: accounts.update_user(db.session, user, changes,
+    account_change(lambda: users.update_user(db.session, user, changes,
                                                 current_app.config["PASSWORD_HASH_METHOD"]))
     audited("user.update", user.username, {key: value for key, value in changes.items() if key != "password"}
             | ({"password": "changed"} if "password" in changes else {}))
-    return jsonify(accounts.user_as_dict(user))
+    return jsonify(users.user_as_dict(user))
 
 
 @bp.delete("/users/<int:user_id>")
 def delete_user(user_id: int):
     user = get_or_404(db.session, User, user_id)
     username = user.username
-    account_change(lambda: accounts.delete_user(db.session, user))
+    account_change(lambda: users.delete_user(db.session, user))
     audited("user.delete", username)
     return "", 204
 
 
 @bp.get("/api-keys")
 def list_api_keys():
-    return jsonify(api_keys=[accounts.api_key_as_dict(key) for key in accounts.list_api_keys(db.session)])
+    return jsonify(api_keys=[api_keys.api_key_as_dict(key) for key in api_keys.list_api_keys(db.session)])
 
 
 @bp.post("/api-keys")
 def create_api_key():
     payload = json_body()
-    issued = account_change(lambda: accounts.issue_api_key(db.session, str(payload.get("name") or ""),
+    issued = account_change(lambda: api_keys.issue_api_key(db.session, str(payload.get("name") or ""),
                                                              current_user))
     audited("api_key.create", issued.record.name, {"id": issued.record.id, "prefix": issued.record.prefix})
     return jsonify(id=issued.record.id, name=issued.record.name, key=issued.key, prefix=issued.record.prefix), 201
@@ -78,6 +78,6 @@ def create_api_key():
 @bp.delete("/api-keys/<int:key_id>")
 def revoke_api_key(key_id: int):
     record = get_or_404(db.session, ApiKey, key_id)
-    accounts.revoke_api_key(db.session, record)
+    api_keys.revoke_api_key(db.session, record)
     audited("api_key.revoke", record.name, {"id": record.id, "prefix": record.prefix})
     return "", 204

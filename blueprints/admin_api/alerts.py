@@ -7,7 +7,7 @@ from blueprints.admin_api import bp
 from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, publish
 from database import Alert, utcnow
 from extensions import db
-from services import audit
+from services.accounts import audit
 
 STATES = ("pending", "firing", "resolved", "acknowledged")
 

@@ -8,21 +8,22 @@ from blueprints.admin_api.reads import cached_json
 from blueprints.http import ApiError, bounded_int, choice_arg, runtime, time_arg
 from database import utcnow
 from extensions import db
-from services import analytics, metric_queries, performance
-from services.event_schema import STATUSES
-from services.time_buckets import RangeError, floor_time
+from services.analytics import business, metric_queries
+from services.monitoring import performance
+from services.ingest.event_schema import STATUSES
+from services.analytics.time_buckets import RangeError, floor_time
 
 
 @bp.get("/analytics/revenue")
 def revenue():
-    period = choice_arg("period", tuple(analytics.PERIOD_BUCKETS), "hourly")
+    period = choice_arg("period", tuple(business.PERIOD_BUCKETS), "hourly")
     currency = (request.args.get("currency") or "").upper() or None
     try:
-        start, end = analytics.revenue_range(period, time_arg("start"), time_arg("end"), utcnow())
+        start, end = business.revenue_range(period, time_arg("start"), time_arg("end"), utcnow())
     except RangeError as error:
         raise ApiError(422, str(error)) from None
     key = (period, request.args.get("start"), request.args.get("end"), currency)
-    return cached_json("revenue", key, lambda: analytics.revenue(db.session, period, start, end, currency))
+    return cached_json("revenue", key, lambda: business.revenue(db.session, period, start, end, currency))
 
 
 @bp.get("/transactions")
@@ -31,7 +32,7 @@ def transactions():
     since, limit = time_arg("since"), bounded_int("limit", 50, maximum=500)
     key = ("recent", status, request.args.get("since"), limit)
     return cached_json("analytics", key, lambda: {
-        "transactions": analytics.recent_transactions(db.session, limit, status, since)})
+        "transactions": business.recent_transactions(db.session, limit, status, since)})
 
 
 @bp.get("/transactions/flow")
@@ -41,7 +42,7 @@ def transaction_flow():
     if since >= until:
         raise ApiError(422, "since must be before until")
     key = ("flow", request.args.get("since"), request.args.get("until"))
-    return cached_json("analytics", key, lambda: analytics.transaction_flow(db.session, since, until))
+    return cached_json("analytics", key, lambda: business.transaction_flow(db.session, since, until))
 
 
 @bp.get("/user-activity")
@@ -49,7 +50,7 @@ def user_activity():
     minutes = bounded_int("minutes", 30, maximum=1440)
     limit = bounded_int("limit", 50, maximum=500)
     return cached_json("analytics", ("activity", minutes, limit),
-                       lambda: analytics.user_activity(db.session, utcnow(), minutes, limit))
+                       lambda: business.user_activity(db.session, utcnow(), minutes, limit))
 
 
 @bp.get("/metrics/query")
@@ -78,5 +79,5 @@ def timeline():
         until = utcnow()
         since = floor_time(until - timedelta(minutes=minutes - 1), "1m")
         by_minute = performance.per_minute(db.session, since, until, services.monitor.snapshot_current())
-        return analytics.timeline(db.session, since, until, by_minute)
+        return business.timeline(db.session, since, until, by_minute)
     return cached_json("analytics", ("timeline", minutes), compute)

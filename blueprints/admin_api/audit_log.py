@@ -3,7 +3,7 @@ from flask import jsonify, request
 from blueprints.admin_api import bp
 from blueprints.http import bounded_int
 from extensions import db
-from services import audit
+from services.accounts import audit
 
 
 @bp.get("/audit")

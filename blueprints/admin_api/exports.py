@@ -6,7 +6,7 @@ from blueprints.admin_api import bp
 from blueprints.http import ApiError, time_arg
 from database import utcnow
 from extensions import db
-from services import exports
+from services.analytics import exports
 
 
 @bp.get("/export/<dataset>.csv")

@@ -4,7 +4,8 @@ from flask_login import current_user
 from blueprints.admin_api import bp
 from blueprints.http import ApiError, bounded_int, json_body, publish
 from extensions import db
-from services import audit, notifications
+from services.accounts import audit
+from services.alerts import notifications
 
 
 @bp.get("/notifications")

@@ -10,8 +10,11 @@ from blueprints.admin_api.reads import cached_json
 from blueprints.http import ApiError, bounded_int, json_body, runtime
 from database import utcnow
 from extensions import db
-from services import analytics, audit, health, host_sampler, kpis, openapi, performance
-from services.cache_manager import UnknownNamespace
+from services.accounts import audit
+from services.analytics import business, kpis
+from services.monitoring import health, host_sampler, performance
+from services.openapi import spec
+from services.cache.cache_manager import UnknownNamespace
 
 
 def live_snapshot() -> dict:
@@ -71,13 +74,13 @@ def cache_clear():
 def cache_preload():
     """Warm the queries the dashboard makes on first paint, with the keys its views use."""
     now = utcnow()
-    start, end = analytics.revenue_range("hourly", None, None, now)
+    start, end = business.revenue_range("hourly", None, None, now)
     loaders = {"live": {"snapshot": live_snapshot},
-               "revenue": {("hourly", None, None, None): lambda: analytics.revenue(db.session, "hourly", start, end)},
-               "analytics": {("flow", None, None): lambda: analytics.transaction_flow(db.session, now - timedelta(hours=24), now),
-                             ("activity", 30, 50): lambda: analytics.user_activity(db.session, now, 30, 50),
+               "revenue": {("hourly", None, None, None): lambda: business.revenue(db.session, "hourly", start, end)},
+               "analytics": {("flow", None, None): lambda: business.transaction_flow(db.session, now - timedelta(hours=24), now),
+                             ("activity", 30, 50): lambda: business.user_activity(db.session, now, 30, 50),
                              ("recent", None, None, 50): lambda: {
-                                 "transactions": analytics.recent_transactions(db.session, 50)}}}
+                                 "transactions": business.recent_transactions(db.session, 50)}}}
     result = runtime().cache.preload(loaders)
     audit.record(db.session, current_user.username, "cache.preload", "dashboard", {"warmed": result["warmed"]},
                  request.remote_addr)
@@ -102,4 +105,4 @@ def performance_stats():
 
 @bp.get("/openapi.json")
 def openapi_document():
-    return jsonify(openapi.document())
+    return jsonify(spec.document())

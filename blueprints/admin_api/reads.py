@@ -2,7 +2,7 @@
 from flask import jsonify
 
 from blueprints.http import ApiError, runtime
-from services.circuit_breaker import CircuitOpenError, read_through
+from services.cache.circuit_breaker import CircuitOpenError, read_through
 
 
 def cached_json(namespace: str, key, compute):

@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 from blueprints.auth import bp
 from blueprints.auth.forms import LoginForm, LogoutForm
 from extensions import db, limiter
-from services import accounts, audit
+from services.accounts import audit, users
 
 def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
@@ -51,7 +51,7 @@ def login():
             flash("The form expired; please try again.", "error")
             return render_template("auth/login.html", form=form), 400
         return refuse_login(form)
-    user = accounts.authenticate(db.session, form.username.data, form.password.data)
+    user = users.authenticate(db.session, form.username.data, form.password.data)
     if user is None:
         audit.record(db.session, form.username.data[:80], "login.failed", remote_addr=request.remote_addr)
         db.session.commit()

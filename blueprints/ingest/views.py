@@ -7,7 +7,8 @@ from blueprints.http import ApiError, let_pushes_leave, runtime
 from blueprints.ingest import bp
 from database import utcnow
 from extensions import csrf, db, limiter
-from services import accounts, event_schema, ingest
+from services.accounts import api_keys
+from services.ingest import event_schema, writer
 
 csrf.exempt(bp)
 
@@ -25,11 +26,11 @@ def require_api_key():
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         raise ApiError(401, "send an API key: Authorization: Bearer <key>")
-    record = accounts.find_active_api_key(db.session, key.strip())
+    record = api_keys.find_active_api_key(db.session, key.strip())
     if record is None:
         raise ApiError(401, "unknown or revoked API key")
     g.api_key_id = str(record.id)
-    accounts.touch_api_key(db.session, record, utcnow())
+    api_keys.touch_api_key(db.session, record, utcnow())
 
 
 def read_payload():
@@ -51,7 +52,7 @@ def events():
     except event_schema.BatchError as error:
         raise ApiError(error.status, str(error)) from None
     rows, errors = event_schema.parse_batch(payload, utcnow())
-    stored = ingest.store_batch(db.session, rows)
+    stored = writer.store_batch(db.session, rows)
     db.session.commit()
     runtime().announce_ingested(stored, errors)
     let_pushes_leave()

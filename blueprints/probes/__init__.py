@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 
 from blueprints.http import ApiError, runtime
-from services import prometheus
+from services.monitoring import prometheus
 
 bp = Blueprint("probes", __name__)
 

@@ -6,8 +6,8 @@ from flask_socketio import emit, join_room, leave_room
 from blueprints.http import runtime
 from database import utcnow
 from extensions import socketio
-from services import websocket_transport
-from services.presence import ROOMS
+from services.realtime import websocket_transport
+from services.realtime.presence import ROOMS
 
 NAMESPACE = "/admin"
 JOINABLE = tuple(room for room in ROOMS if room != "admin")

@@ -4,9 +4,9 @@ from flask import Response, current_app, request
 
 from blueprints.http import ApiError, runtime
 from blueprints.stream import bp
-from services.performance import SKIP_KEY
-from services.presence import CHANNELS
-from services.streams import sse_frames
+from services.monitoring.performance import SKIP_KEY
+from services.realtime.presence import CHANNELS
+from services.realtime.streams import sse_frames
 
 
 def requested_channels() -> tuple[str, ...]:

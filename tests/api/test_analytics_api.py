@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.time_buckets import floor_time
+from services.analytics.time_buckets import floor_time
 
 NOW = datetime.now(UTC)
 HOUR = floor_time(NOW, "1h")

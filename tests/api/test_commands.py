@@ -1,6 +1,6 @@
 """The `flask --app app` commands, run through Flask's CLI runner against the test database."""
 from extensions import db
-from services import accounts
+from services.accounts import api_keys, users
 
 
 def test_users_create_with_role(runner, app):
@@ -8,7 +8,7 @@ def test_users_create_with_role(runner, app):
     assert result.exit_code == 0, result.output
     assert "created viewer frank" in result.output
     with app.app_context():
-        assert accounts.authenticate(db.session, "frank", "frank-pass-1").role == "viewer"
+        assert users.authenticate(db.session, "frank", "frank-pass-1").role == "viewer"
 
 
 def test_users_create_refuses_a_short_password(runner):
@@ -27,12 +27,12 @@ def test_api_keys_create_prints_a_working_key(runner, app):
     assert result.exit_code == 0, result.output
     key = result.output.strip()
     with app.app_context():
-        assert accounts.find_active_api_key(db.session, key).name == "billing"
+        assert api_keys.find_active_api_key(db.session, key).name == "billing"
 
 
 def test_users_set_password(runner, app):
     result = runner.invoke(args=["users", "set-password", "admin", "--password", "brand-new-pass"])
     assert result.exit_code == 0, result.output
     with app.app_context():
-        assert accounts.authenticate(db.session, "admin", "brand-new-pass")
+        assert users.authenticate(db.session, "admin", "brand-new-pass")
     assert runner.invoke(args=["users", "set-password", "ghost", "--password", "brand-new-pass"]).exit_code != 0

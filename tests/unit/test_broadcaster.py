@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from config import TestConfig
-from services import event_schema, ingest
-from services.broadcaster import LiveBroadcaster, revenue_delta
-from services.runtime import build_runtime
+from services.ingest import event_schema, writer
+from services.realtime.broadcaster import LiveBroadcaster, revenue_delta
+from services.runtime.process import build_runtime
 
 NOW = datetime.now(UTC)
 
@@ -21,7 +21,7 @@ def runtime():
 def store(session, runtime, payload):
     rows, errors = event_schema.parse_batch(payload, NOW)
     assert errors == []
-    runtime.announce_ingested(ingest.store_batch(session, rows))
+    runtime.announce_ingested(writer.store_batch(session, rows))
     session.commit()
 
 

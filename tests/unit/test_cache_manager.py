@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from services.cache_manager import DEFAULT_NAMESPACES, CacheManager, NamespaceConfig, UnknownNamespace
+from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager, NamespaceConfig, UnknownNamespace
 from tests.fakes import FakeClock
 
 

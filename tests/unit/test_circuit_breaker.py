@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
-from services.cache_manager import CacheManager, NamespaceConfig
-from services.circuit_breaker import CircuitBreaker, CircuitOpenError, read_through
+from services.cache.cache_manager import CacheManager, NamespaceConfig
+from services.cache.circuit_breaker import CircuitBreaker, CircuitOpenError, read_through
 from tests.fakes import FakeClock
 
 

@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from services.demo_traffic import (KINDS, MAX_BATCH_ITEMS, RETRY_MAX, RETRY_TRIES, DemoTraffic, batches,
+from services.demo.traffic import (KINDS, MAX_BATCH_ITEMS, RETRY_MAX, RETRY_TRIES, DemoTraffic, batches,
                                    daily_rhythm, item_count)
-from services.event_schema import BatchError, check_batch_shape, parse_batch
+from services.ingest.event_schema import BatchError, check_batch_shape, parse_batch
 
 WEDNESDAY = datetime(2026, 3, 4, tzinfo=UTC)
 NOW = WEDNESDAY.replace(hour=12, minute=30)

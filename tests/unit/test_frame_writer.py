@@ -9,7 +9,7 @@ import pytest
 from eventlet.green import socket as green_socket
 from eventlet.websocket import RFC6455WebSocket
 
-from services.websocket_transport import VERIFIED_VERSION, FrameWriter, frames_within
+from services.realtime.websocket_transport import VERIFIED_VERSION, FrameWriter, frames_within
 
 SMALL_BUFFER = 4096
 

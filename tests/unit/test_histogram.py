@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from services.histogram import (
+from services.monitoring.histogram import (
     MAX_MAGNITUDE, MIN_MAGNITUDE, RELATIVE_ERROR, TOP_INDEX, LogHistogram, bucket_index, bucket_value,
 )
 

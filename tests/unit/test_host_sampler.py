@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from database import HostSample
-from services import host_sampler
-from services.host_sampler import HostSampler
+from services.monitoring import host_sampler
+from services.monitoring.host_sampler import HostSampler
 from tests.fakes import FakeClock
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from services.fanout import Fanout
-from services.hub import EventHub, merged_payload
-from services.presence import Presence
-from services.streams import sse_frames
+from services.realtime.fanout import Fanout
+from services.realtime.hub import EventHub, merged_payload
+from services.realtime.presence import Presence
+from services.realtime.streams import sse_frames
 from tests.fakes import FakeClock
 
 

@@ -1,4 +1,4 @@
-"""services.ingest on both databases: raw bulk writes read back exactly through the models and rollups."""
+"""services.ingest.writer on both databases: raw bulk writes read back exactly through the models and rollups."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from database import Base, MetricRollup, RevenueRollup, Transaction, UserActivity, create_database_engine
-from services import event_schema, ingest
-from services.histogram import LogHistogram
+from services.ingest import event_schema, writer
+from services.monitoring.histogram import LogHistogram
 
 NOW = datetime(2026, 3, 4, 10, 20, 30, 123456, tzinfo=UTC)
 
@@ -25,7 +25,7 @@ def session(request, tmp_path):
 def store(session, payload):
     rows, errors = event_schema.parse_batch(payload, NOW)
     assert errors == []
-    stored = ingest.store_batch(session, rows)
+    stored = writer.store_batch(session, rows)
     session.commit()
     return stored
 
@@ -73,7 +73,7 @@ def test_metric_rollups_merge_across_batches(session):
 
 @pytest.mark.parametrize("period, buckets_with_sales", [("hourly", 2), ("daily", 2), ("weekly", 1)])
 def test_revenue_buckets_on_each_database(session, period, buckets_with_sales):
-    from services import analytics
+    from services.analytics import business
 
     day_before = NOW - timedelta(days=1)
     store(session, {"transactions": [tx("a", "10"), tx("b", "2.5"), tx("c", "4", at=day_before),
@@ -81,7 +81,7 @@ def test_revenue_buckets_on_each_database(session, period, buckets_with_sales):
     start, end = NOW - timedelta(days=2), NOW + timedelta(hours=1)
     if period == "weekly":
         start, end = NOW - timedelta(days=1, hours=1), NOW + timedelta(hours=1)  # one ISO week: Mon 2 - Wed 4 March
-    body = analytics.revenue(session, period, start, end)
+    body = business.revenue(session, period, start, end)
     assert body["currency"] == "USD" and body["currencies"] == ["USD", "EUR"]
     assert body["summary"]["total"] == "16.50" and body["summary"]["count"] == 3
     assert sum(1 for bucket in body["buckets"] if bucket["count"]) == buckets_with_sales

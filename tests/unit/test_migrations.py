@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from database import Base, create_database_engine
-from services import migrations
+from services.runtime import migrations
 
 
 def schema_drift(url: str) -> list:

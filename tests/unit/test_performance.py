@@ -5,9 +5,9 @@ from sqlalchemy import select
 from werkzeug.test import Client
 
 from database import RequestRollup
-from services import performance
-from services.histogram import RELATIVE_ERROR, LogHistogram
-from services.performance import RequestMonitor
+from services.monitoring import performance
+from services.monitoring.histogram import RELATIVE_ERROR, LogHistogram
+from services.monitoring.performance import RequestMonitor
 from tests.fakes import FakeClock
 
 MINUTE_0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

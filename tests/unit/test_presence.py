@@ -1,4 +1,4 @@
-from services.presence import Presence
+from services.realtime.presence import Presence
 
 
 def test_listening_follows_joins_leaves_and_disconnects():

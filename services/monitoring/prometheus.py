@@ -1,6 +1,6 @@
 """The Prometheus text exposition format (version 0.0.4) of this process's host, requests, ingest and cache."""
-from services.histogram import LogHistogram, bucket_value
-from services.runtime import Runtime
+from services.monitoring.histogram import LogHistogram, bucket_value
+from services.runtime.process import Runtime
 
 # Cumulative `le` bounds (ms) exposed for request durations; our finer log buckets fold into them.
 DURATION_BOUNDS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)

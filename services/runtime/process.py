@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from services.cache_manager import DEFAULT_NAMESPACES, CacheManager
-from services.circuit_breaker import CircuitBreaker
-from services.hub import EventHub
-from services.ingest import as_event
-from services.performance import RequestMonitor
-from services.presence import Presence
+from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
+from services.cache.circuit_breaker import CircuitBreaker
+from services.realtime.hub import EventHub
+from services.ingest.writer import as_event
+from services.monitoring.performance import RequestMonitor
+from services.realtime.presence import Presence
 
 if TYPE_CHECKING:
-    from services.fanout import Fanout
+    from services.realtime.fanout import Fanout
 
 # Hub channel of each ingested kind; the real-time layer turns channels into Socket.IO events and SSE.
 INGEST_CHANNELS = {"transactions": "transaction", "activities": "activity", "metrics": "metric"}

@@ -14,8 +14,8 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from database import MetricPoint, MetricRollup, RequestRollup, UserActivity, utcnow
-from services import host_sampler, performance
-from services.runtime import Runtime
+from services.monitoring import host_sampler, performance
+from services.runtime.process import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ import json
 import time
 from collections.abc import Iterator
 
-from services.hub import EventHub
-from services.presence import Presence
+from services.realtime.hub import EventHub
+from services.realtime.presence import Presence
 
 RETRY_MS = 3000
 

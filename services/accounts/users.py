@@ -1,5 +1,4 @@
-"""Users and API keys: creation, authentication and revocation. Callers commit."""
-import hashlib
+"""Panel users: creation, authentication, roles and the last-admin rule. Callers commit."""
 import secrets
 from dataclasses import dataclass
 
@@ -7,10 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from database import ApiKey, User, utcnow
+from database import User, utcnow
 
 ROLES = ("admin", "viewer")
-API_KEY_PREFIX = "pb_"
 MIN_PASSWORD_LENGTH = 8
 # Compared against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser", method="pbkdf2:sha256:1000")
@@ -116,52 +114,6 @@ def session_user(session: Session, user_id: int) -> SessionUser | None:
     return SessionUser(user.id, user.username, user.role, user.active) if user else None
 
 
-@dataclass(frozen=True)
-class IssuedKey:
-    record: ApiKey
-    key: str
-
-
-def hash_api_key(key: str) -> str:
-    # Keys carry 256 random bits, so a fast hash suffices; a slow one would tax every ingest call.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def issue_api_key(session: Session, name: str, created_by: User | SessionUser | None = None) -> IssuedKey:
-    """Create a key; the clear key exists only in the returned value."""
-    if not name or not name.strip() or len(name.strip()) > 80:
-        raise AccountError("name", "name must be 1 to 80 characters")
-    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    record = ApiKey(name=name.strip(), prefix=key[:10], key_hash=hash_api_key(key),
-                    created_by_id=created_by.id if created_by else None)
-    session.add(record)
-    session.flush()
-    return IssuedKey(record, key)
-
-
-def replace_api_key(session: Session, name: str) -> str:
-    """Revoke every active key called `name` and issue a new one; return the clear key."""
-    for record in session.scalars(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))):
-        record.revoked_at = utcnow()
-    return issue_api_key(session, name).key
-
-
-def find_active_api_key(session: Session, key: str) -> ApiKey | None:
-    return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)))
-
-
-def touch_api_key(session: Session, record: ApiKey, now, every_seconds: int = 60) -> None:
-    """Note the key's use, at most once a minute, so ingest does not write a row per request for it."""
-    if record.last_used_at is None or (now - record.last_used_at).total_seconds() >= every_seconds:
-        record.last_used_at = now
-
-
-def revoke_api_key(session: Session, record: ApiKey) -> None:
-    if record.revoked_at is None:
-        record.revoked_at = utcnow()
-    session.flush()
-
-
 def ensure_admin(session: Session, username: str, password: str | None, hash_method: str) -> str | None:
     """Create the first admin when no admin exists; return the password it was given, else None."""
     if count_active_admins(session):
@@ -181,16 +133,5 @@ def user_as_dict(user: User) -> dict:
             "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None}
 
 
-def api_key_as_dict(record: ApiKey) -> dict:
-    return {"id": record.id, "name": record.name, "prefix": record.prefix,
-            "created_at": record.created_at.isoformat(),
-            "last_used_at": record.last_used_at.isoformat() if record.last_used_at else None,
-            "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None}
-
-
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
-
-
-def list_api_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))

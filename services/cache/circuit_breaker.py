@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from services.cache_manager import CacheManager
+from services.cache.cache_manager import CacheManager
 
 T = TypeVar("T")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"

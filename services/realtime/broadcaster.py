@@ -4,10 +4,10 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from services import kpis
-from services.event_schema import amount_text
-from services.presence import Presence
-from services.runtime import Runtime
+from services.analytics import kpis
+from services.ingest.event_schema import amount_text
+from services.realtime.presence import Presence
+from services.runtime.process import Runtime
 
 
 def compact_host(sample: dict | None) -> dict | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import Alert, MetricPoint, Transaction, UserActivity
-from services.event_schema import amount_text
+from services.ingest.event_schema import amount_text
 
 CHUNK_ROWS = 1000
 

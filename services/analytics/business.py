@@ -6,8 +6,8 @@ from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
-from services.event_schema import amount_text
-from services.time_buckets import RangeError, bucket_starts, floor_time
+from services.ingest.event_schema import amount_text
+from services.analytics.time_buckets import RangeError, bucket_starts, floor_time
 
 PERIOD_BUCKETS = {"hourly": "1h", "daily": "1d", "weekly": "1w"}
 DEFAULT_SPANS = {"hourly": timedelta(hours=24), "daily": timedelta(days=30), "weekly": timedelta(weeks=12)}

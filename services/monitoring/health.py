@@ -4,7 +4,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.runtime import Runtime
+from services.runtime.process import Runtime
 
 
 def check_database(session: Session) -> dict:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 
-from services.hub import EventHub, merged_payload
-from services.presence import ROOM_OF_CHANNEL, Presence
+from services.realtime.hub import EventHub, merged_payload
+from services.realtime.presence import ROOM_OF_CHANNEL, Presence
 
 log = logging.getLogger(__name__)
 # The pause after each round, during which new messages gather into the next one. It caps a flood at

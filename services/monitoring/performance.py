@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import RequestRollup
-from services.histogram import LogHistogram
+from services.monitoring.histogram import LogHistogram
 
 UNMATCHED_ENDPOINT = "<unmatched>"
 ENDPOINT_KEY = "pulseboard.endpoint"
