@@ -11,7 +11,7 @@ VENDOR_FILES := \
 	node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js \
 	node_modules/socket.io-client/dist/socket.io.min.js
 
-.PHONY: setup run serve test bench clean python-deps frontend chromium database
+.PHONY: setup run serve lint test bench clean python-deps frontend chromium database
 
 setup: python-deps frontend chromium database
 
@@ -42,7 +42,11 @@ run: setup
 serve: setup
 	DEMO=$${DEMO:-0} $(PY) app.py
 
-test: setup
+lint: python-deps
+	$(VENV)/bin/ruff check .
+
+# Lint first: CI fails on a lint error as on a failing test.
+test: setup lint
 	$(PY) -m pytest tests
 
 # wrk (Debian) loads the monitoring benchmark; without it a slower Python load generator is used.

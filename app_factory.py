@@ -4,21 +4,21 @@ from functools import partial
 from flask import Flask, current_app
 
 from blueprints import admin, admin_api, auth, ingest, probes, stream
-from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
 from blueprints.commands import register_commands
 from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
+from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
 from config import INSTANCE_DIR, Config
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
-
-DEMO_KEY_NAME = "demo-traffic"
 from services.accounts import api_keys, users
-from services.demo.traffic import DemoTraffic
 from services.cache.circuit_breaker import CircuitOpenError, read_through
+from services.demo.traffic import DemoTraffic
 from services.realtime.broadcaster import LiveBroadcaster
 from services.realtime.fanout import Fanout
 from services.runtime.jobs import Job, JobRunner, standard_jobs
 from services.runtime.process import build_runtime
+
+DEMO_KEY_NAME = "demo-traffic"
 
 
 def create_app(config_class: type = Config) -> Flask:

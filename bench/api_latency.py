@@ -18,7 +18,8 @@ ADMIN = ("bench-admin", "bench-admin-password")
 LIVE_GOAL_MS, REVENUE_GOAL_MS = 5.0, 50.0
 PERIODS = ("hourly", "daily", "weekly")
 # What the stored rows depend on: the schema and the code that writes rollups.
-DATA_SOURCES = ("database.py", "services/ingest/writer.py", "services/ingest/event_schema.py", "services/analytics/time_buckets.py")
+DATA_SOURCES = ("database.py", "services/ingest/writer.py", "services/ingest/event_schema.py",
+                "services/analytics/time_buckets.py")
 
 
 def run(quick: bool = False) -> dict:

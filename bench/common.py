@@ -75,7 +75,7 @@ def print_table(rows: list[dict], markdown: bool = False) -> None:
         return
     widths = [max(len(str(line[column])) for line in cells) for column in range(len(header))]
     for index, line in enumerate(cells):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
 

@@ -137,6 +137,18 @@ class Trial:
         return result
 
 
+def measure_idle(trials: list, idle_seconds: float) -> None:
+    """Each server's memory with its clients connected, and the CPU it burns with nothing to send."""
+    time.sleep(1.0)
+    before = [cpu_seconds(trial.server) for trial in trials]
+    started = time.perf_counter()
+    time.sleep(idle_seconds)
+    for trial, cpu in zip(trials, before, strict=True):
+        trial.weigh()
+        trial.idle_rate = (cpu_seconds(trial.server) - cpu) / (time.perf_counter() - started)
+        trial.result["server_idle_cpu_cores"] = rounded(trial.idle_rate)
+
+
 def compare(targets: list[Target], clients: int, broadcasts: int, workdir: Path, idle_seconds: float = 2.0,
             check_health: bool = False, per_process: int = CLIENTS_PER_PROCESS) -> list[dict]:
     """Connect `clients` to each target in turn, then interleave their broadcasts (same minutes, same noise)."""
@@ -148,14 +160,7 @@ def compare(targets: list[Target], clients: int, broadcasts: int, workdir: Path,
             trials.append(trial)
             if not trial.connect():
                 return [trial.finish() for trial in trials]
-        time.sleep(1.0)
-        before = [cpu_seconds(trial.server) for trial in trials]
-        started = time.perf_counter()
-        time.sleep(idle_seconds)
-        for trial, cpu in zip(trials, before):
-            trial.weigh()
-            trial.idle_rate = (cpu_seconds(trial.server) - cpu) / (time.perf_counter() - started)
-            trial.result["server_idle_cpu_cores"] = rounded(trial.idle_rate)
+        measure_idle(trials, idle_seconds)
         rounds, deferred, lookahead = ping_rounds(trials), [], 0.3
         for mark in range(-WARMUPS, broadcasts):
             for trial in (trials if mark % 2 == 0 else trials[::-1]):
@@ -168,8 +173,7 @@ def compare(targets: list[Target], clients: int, broadcasts: int, workdir: Path,
                 time.sleep(random.uniform(0.1, 0.25))  # spaced apart, out of phase with the 1 s background jobs
         for trial in trials:
             trial.result["deferred_for_ping_rounds_s"] = deferred
-        if check_health:
-            for trial in trials:
+            if check_health:
                 trial.result["healthz"] = health(trial.target.server.url)
     except Exception as error:  # a failed size must not hide the others
         progress(f"fanout N={clients}: {error!r}")

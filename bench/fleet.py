@@ -81,7 +81,7 @@ class Fleet:
             except (BrokenPipeError, OSError):
                 pass
         results = []
-        for process, path in zip(self.processes, self.result_paths):
+        for process, path in zip(self.processes, self.result_paths, strict=True):
             try:
                 process.wait(timeout=timeout)
             except Exception:  # noqa: BLE001 - a stuck client is killed, its results are lost

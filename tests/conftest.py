@@ -18,14 +18,6 @@ ADMIN = ("admin", "admin-test-password")
 VIEWER = ("viewer", "viewer-test-password")
 
 
-def pytest_configure(config):
-    # Importing eventlet warns that it is deprecated upstream (STACK.md); that is known, not news.
-    config.addinivalue_line("filterwarnings", r"ignore:\s*Eventlet is deprecated")
-    # Once a test has imported eventlet (tests/unit/test_frame_writer.py), it warns at every fork; the
-    # forks here are subprocess's, which exec a server at once.
-    config.addinivalue_line("filterwarnings", r"ignore:Using fork\(\) is a bad idea:DeprecationWarning")
-
-
 @pytest.fixture
 def app():
     app = create_app(TestConfig)

@@ -1,7 +1,7 @@
 """Real Pulseboard server processes (`python app.py`) on free loopback ports, for end-to-end tests."""
 import ctypes
-import re
 import os
+import re
 import signal
 import socket
 import subprocess

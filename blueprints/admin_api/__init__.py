@@ -6,5 +6,11 @@ bp = Blueprint("admin_api", __name__)
 bp.before_request(guard_admin_api)
 
 from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves to bp)
-    accounts, alerts, analytics, audit_log, exports, notifications, operations,
+    accounts,
+    alerts,
+    analytics,
+    audit_log,
+    exports,
+    notifications,
+    operations,
 )

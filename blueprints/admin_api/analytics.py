@@ -9,9 +9,9 @@ from blueprints.http import ApiError, bounded_int, choice_arg, runtime, time_arg
 from database import utcnow
 from extensions import db
 from services.analytics import business, metric_queries
-from services.monitoring import performance
-from services.ingest.event_schema import STATUSES
 from services.analytics.time_buckets import RangeError, floor_time
+from services.ingest.event_schema import STATUSES
+from services.monitoring import performance
 
 
 @bp.get("/analytics/revenue")

@@ -12,9 +12,9 @@ from database import utcnow
 from extensions import db
 from services.accounts import audit
 from services.analytics import business, kpis
+from services.cache.cache_manager import UnknownNamespace
 from services.monitoring import health, host_sampler, performance
 from services.openapi import spec
-from services.cache.cache_manager import UnknownNamespace
 
 
 def live_snapshot() -> dict:

@@ -8,6 +8,7 @@ from blueprints.auth.forms import LoginForm, LogoutForm
 from extensions import db, limiter
 from services.accounts import audit, users
 
+
 def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 

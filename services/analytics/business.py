@@ -6,8 +6,8 @@ from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
-from services.ingest.event_schema import amount_text
 from services.analytics.time_buckets import RangeError, bucket_starts, floor_time
+from services.ingest.event_schema import amount_text
 
 PERIOD_BUCKETS = {"hourly": "1h", "daily": "1d", "weekly": "1w"}
 DEFAULT_SPANS = {"hourly": timedelta(hours=24), "daily": timedelta(days=30), "weekly": timedelta(weeks=12)}
@@ -99,7 +99,8 @@ def transaction_flow(session: Session, since: datetime, until: datetime) -> dict
         entry["amounts"][currency] = amount_text(int(amount))
     counts = Counter({status: entry["count"] for status, entry in statuses.items()})
     settled = counts["completed"] + counts["failed"]
-    return {"since": since.isoformat(), "until": until.isoformat(), "statuses": sorted(statuses.values(), key=lambda e: e["status"]),
+    return {"since": since.isoformat(), "until": until.isoformat(),
+            "statuses": sorted(statuses.values(), key=lambda e: e["status"]),
             "total_count": sum(counts.values()),
             "success_rate": round(counts["completed"] / settled, 4) if settled else None}
 

@@ -5,9 +5,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from database import RevenueRollup, Transaction, UserActivity
-from services.monitoring import performance
-from services.ingest.event_schema import amount_text
 from services.analytics.time_buckets import floor_time
+from services.ingest.event_schema import amount_text
+from services.monitoring import performance
 
 
 def business_kpis(session: Session, now: datetime) -> dict:

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import MetricRollup
-from services.monitoring.histogram import LogHistogram
 from services.analytics.time_buckets import BUCKET_SECONDS, RangeError, floor_time
+from services.monitoring.histogram import LogHistogram
 
 AGGREGATIONS = ("avg", "sum", "count", "min", "max", "p95", "p99")
 BUCKETS = tuple(BUCKET_SECONDS)

@@ -5,10 +5,10 @@ from collections import defaultdict
 from sqlalchemy.orm import Session
 
 from database import utcnow
+from services.analytics.time_buckets import METRIC_BUCKETS, floor_time, tags_key
 from services.ingest.bulk_sql import BulkSql
 from services.ingest.event_schema import amount_text
 from services.monitoring.histogram import LogHistogram
-from services.analytics.time_buckets import METRIC_BUCKETS, floor_time, tags_key
 
 
 def lock_ingest(bulk: BulkSql) -> None:

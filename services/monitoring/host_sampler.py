@@ -220,7 +220,7 @@ def _dig(data, path: tuple):
 
 
 def _mean(values: list[float | None], weights: list[int]) -> float | None:
-    pairs = [(value, weight) for value, weight in zip(values, weights) if value is not None]
+    pairs = [(value, weight) for value, weight in zip(values, weights, strict=True) if value is not None]
     total = sum(weight for _, weight in pairs)
     return round(sum(value * weight for value, weight in pairs) / total, 2) if total else None
 

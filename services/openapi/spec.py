@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the admin JSON API and the ingest API (a test keeps it equal to the routes)."""
 from services.analytics.business import PERIOD_BUCKETS
-from services.ingest.event_schema import MAX_BATCH_ITEMS, STATUSES
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
+from services.ingest.event_schema import MAX_BATCH_ITEMS, STATUSES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJECT = {"type": "object"}

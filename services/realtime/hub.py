@@ -9,10 +9,10 @@ import logging
 import threading
 import time
 from collections import deque
-from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 
 log = logging.getLogger(__name__)
 

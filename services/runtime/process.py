@@ -10,9 +10,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from services.cache.circuit_breaker import CircuitBreaker
-from services.realtime.hub import EventHub
 from services.ingest.writer import as_event
 from services.monitoring.performance import RequestMonitor
+from services.realtime.hub import EventHub
 from services.realtime.presence import Presence
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ def fold_request_rows(totals: dict, rows: list[dict]) -> None:
 
 def build_runtime(settings: dict) -> Runtime:
     host, pid = socket.gethostname(), os.getpid()
-    return Runtime(hub=EventHub(settings["REPLAY_BUFFER_SIZE"], settings["REPLAY_BUFFER_SECONDS"]), cache=CacheManager(DEFAULT_NAMESPACES),
+    return Runtime(hub=EventHub(settings["REPLAY_BUFFER_SIZE"], settings["REPLAY_BUFFER_SECONDS"]),
+                   cache=CacheManager(DEFAULT_NAMESPACES),
                    breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
                                           reset_timeout=settings["BREAKER_RESET_SECONDS"],
                                           trip_on=DATABASE_FAILURES),

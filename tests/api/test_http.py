@@ -10,7 +10,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 @pytest.mark.parametrize("path", ["/healthz", "/login", "/admin/dashboard", "/admin/api/users", "/nowhere",
                                   "/admin/api/nowhere", "/static/css/app.css"])
 def test_security_headers_on_every_response(client, path):
-    headers = client.get(path).headers
+    with client.get(path) as response:  # a static file's response holds the file open until closed
+        headers = response.headers
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert "unsafe-inline" not in headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]

@@ -15,8 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from services.demo.traffic import (KINDS, MAX_BATCH_ITEMS, RETRY_MAX, RETRY_TRIES, DemoTraffic, batches,
-                                   daily_rhythm, item_count)
+from services.demo.traffic import (
+    KINDS,
+    MAX_BATCH_ITEMS,
+    RETRY_MAX,
+    RETRY_TRIES,
+    DemoTraffic,
+    batches,
+    daily_rhythm,
+    item_count,
+)
 from services.ingest.event_schema import BatchError, check_batch_shape, parse_batch
 
 WEDNESDAY = datetime(2026, 3, 4, tzinfo=UTC)

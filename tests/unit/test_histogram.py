@@ -5,7 +5,13 @@ import random
 import pytest
 
 from services.monitoring.histogram import (
-    MAX_MAGNITUDE, MIN_MAGNITUDE, RELATIVE_ERROR, TOP_INDEX, LogHistogram, bucket_index, bucket_value,
+    MAX_MAGNITUDE,
+    MIN_MAGNITUDE,
+    RELATIVE_ERROR,
+    TOP_INDEX,
+    LogHistogram,
+    bucket_index,
+    bucket_value,
 )
 
 UNIFORM_MS = list(range(1, 1001))
