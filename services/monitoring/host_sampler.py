@@ -11,9 +11,10 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from database import HostSample
+from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
 
-# Each rollup resolution: the resolution it is built from and its period in seconds.
-ROLLUPS = {"1m": ("raw", 60), "1h": ("1m", 3600)}
+# Each rollup resolution (a time_buckets bucket) and the resolution it is built from.
+ROLLUPS = {"1m": "raw", "1h": "1m"}
 RESOLUTIONS = ("raw", *ROLLUPS)
 # Averaged into a rollup row's `data`, each named by its path in a raw sample.
 KEY_FIELDS = {
@@ -134,26 +135,21 @@ def roll_up(session: Session, resolution: str, now: datetime) -> int:
     Periods up to a series' newest rollup count as done, so a run never rescans the whole raw window.
     Roll "1m" before "1h", or an hour misses its last minute.
     """
-    source, seconds = _rollup_spec(resolution)
-    cutoff = period_start(now, seconds)
+    source = _rollup_source(resolution)
+    cutoff = floor_time(now, resolution)
+    period = timedelta(seconds=BUCKET_SECONDS[resolution])
     done = _newest_rollups(session, resolution)
     added = 0
     for host, pid in _series(session, source, cutoff):
-        start = done[host, pid] + timedelta(seconds=seconds) if (host, pid) in done else None
-        for begins, rows in _by_period(_source_rows(session, source, host, pid, start, cutoff), seconds):
+        start = done[host, pid] + period if (host, pid) in done else None
+        for begins, rows in _by_period(_source_rows(session, source, host, pid, start, cutoff), resolution):
             session.add(_averaged(rows, resolution, begins))
             added += 1
     session.flush()
     return added
 
 
-def period_start(moment: datetime, seconds: int) -> datetime:
-    """Return the start of the `seconds`-long UTC period holding `moment`."""
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-
-
-def _rollup_spec(resolution: str) -> tuple[str, int]:
+def _rollup_source(resolution: str) -> str:
     if resolution not in ROLLUPS:
         raise ValueError(f"resolution must be one of {', '.join(ROLLUPS)}")
     return ROLLUPS[resolution]
@@ -180,10 +176,10 @@ def _source_rows(session: Session, resolution: str, host: str, pid: int,
     return list(session.scalars(query.order_by(HostSample.taken_at)))
 
 
-def _by_period(rows: Iterable[HostSample], seconds: int) -> list[tuple[datetime, list[HostSample]]]:
+def _by_period(rows: Iterable[HostSample], bucket: str) -> list[tuple[datetime, list[HostSample]]]:
     groups: dict[datetime, list[HostSample]] = defaultdict(list)
     for row in rows:
-        groups[period_start(row.taken_at, seconds)].append(row)
+        groups[floor_time(row.taken_at, bucket)].append(row)
     return sorted(groups.items())
 
 
