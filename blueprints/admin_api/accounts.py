@@ -1,17 +1,17 @@
 """Users and API keys: thin views over services.accounts, every change audited."""
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from flask_login import current_user
 
 from blueprints.admin_api import bp
+from blueprints.audit_trail import record_event
 from blueprints.http import ApiError, get_or_404, json_body, runtime
 from database import ApiKey, User
 from extensions import db
-from services.accounts import api_keys, audit, users
+from services.accounts import api_keys, users
 
 
 def audited(action: str, target: str, details: dict | None = None) -> None:
-    audit.record(db.session, current_user.username, action, target, details, request.remote_addr)
-    db.session.commit()
+    record_event(action, target, details)
     runtime().cache.invalidate("accounts")  # a changed role or a disabled user takes effect at once
 
 

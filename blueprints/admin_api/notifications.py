@@ -1,10 +1,10 @@
-from flask import jsonify, request
+from flask import jsonify
 from flask_login import current_user
 
 from blueprints.admin_api import bp
+from blueprints.audit_trail import record_event
 from blueprints.http import ApiError, bounded_int, json_body, publish
 from extensions import db
-from services.accounts import audit
 from services.alerts import notifications
 
 
@@ -23,9 +23,7 @@ def send_notification():
     except notifications.NotificationError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None
-    audit.record(db.session, current_user.username, "notification.send", item.title, {"id": item.id},
-                 request.remote_addr)
     body = notifications.as_dict(item)  # before the commit expires the row, which would cost a re-read
-    db.session.commit()
+    record_event("notification.send", item.title, {"id": item.id})
     publish("notification", [body])
     return jsonify(body), 201

@@ -3,10 +3,11 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
+from blueprints.audit_trail import record_event
 from blueprints.auth import bp
 from blueprints.auth.forms import LoginForm, LogoutForm
 from extensions import db, limiter
-from services.accounts import audit, users
+from services.accounts import users
 
 
 def login_limit() -> str:
@@ -54,12 +55,10 @@ def login():
         return refuse_login(form)
     user = users.authenticate(db.session, form.username.data, form.password.data)
     if user is None:
-        audit.record(db.session, form.username.data[:80], "login.failed", remote_addr=request.remote_addr)
-        db.session.commit()
+        record_event("login.failed", actor=form.username.data[:80])
         return refuse_login(form)
     login_user(user, remember=form.remember.data)
-    audit.record(db.session, user.username, "login", remote_addr=request.remote_addr)
-    db.session.commit()
+    record_event("login")
     return redirect(safe_next(request.args.get("next")))
 
 
@@ -69,8 +68,7 @@ def logout():
     if not form.validate_on_submit():
         return render_template("error.html", status=400, message="Missing or invalid CSRF token."), 400
     if current_user.is_authenticated:
-        audit.record(db.session, current_user.username, "logout", remote_addr=request.remote_addr)
-        db.session.commit()
+        record_event("logout")
         logout_user()
     return redirect(url_for("auth.login"))
 
