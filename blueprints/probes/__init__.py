@@ -3,11 +3,17 @@ import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from blueprints.http import ApiError, runtime
+from blueprints.http import ApiError
 from services.monitoring import prometheus
 
 bp = Blueprint("probes", __name__)
+
+
+@bp.record_once
+def register_metrics(state) -> None:
+    state.app.extensions["prometheus"] = prometheus.registry(state.app.extensions["runtime"])
 
 
 @bp.get("/healthz")
@@ -26,5 +32,4 @@ def metrics():
     """Prometheus text format, for an admin session or a scraper holding METRICS_TOKEN."""
     if not (scraper_allowed() or (current_user.is_authenticated and current_user.is_admin)):
         raise ApiError(401, "send Authorization: Bearer <METRICS_TOKEN>, or log in as an admin")
-    body = prometheus.exposition(runtime())
-    return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(generate_latest(current_app.extensions["prometheus"]), content_type=CONTENT_TYPE_LATEST)

@@ -1,69 +1,94 @@
-"""The Prometheus text exposition format (version 0.0.4) of this process's host, requests, ingest and cache."""
+"""Prometheus metrics of this process's host, requests, ingest, real-time clients and cache.
+
+A prometheus_client collector reads them from the runtime at each scrape: the services already keep these
+figures, so nothing is counted twice. Each app has a registry of its own, not prometheus_client's global one,
+which would add the library's own process and platform metrics and outlive the app (tests build many apps).
+"""
+from collections.abc import Iterator
+from functools import reduce
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
 from services.monitoring.histogram import LogHistogram, bucket_value
 from services.runtime.process import Runtime
 
 # Cumulative `le` bounds (ms) exposed for request durations; our finer log buckets fold into them.
 DURATION_BOUNDS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+# Each host gauge, by its path in a host sample.
+HOST_GAUGES = {"pulseboard_host_cpu_percent": ("cpu", "percent"),
+               "pulseboard_host_memory_percent": ("memory", "percent"),
+               "pulseboard_host_disk_percent": ("disk", "percent"),
+               "pulseboard_host_load1": ("cpu", "load_avg", 0),
+               "pulseboard_process_resident_memory_bytes": ("process", "rss"),
+               "pulseboard_process_cpu_percent": ("process", "cpu_percent")}
 
 
-def escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class RuntimeCollector:
+    """Turns one process's runtime into metric families, afresh at each collect()."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        if self.runtime.latest_sample:
+            yield from host_families(self.runtime.latest_sample)
+        requests = self.runtime.request_lifetime()
+        if requests:
+            yield request_family(requests)
+        yield counter_family("pulseboard_ingested_items", "items stored by the ingest API", "kind", self.runtime.ingested)
+        yield counter_family("pulseboard_rejected_items", "items refused by the ingest API", "kind", self.runtime.rejected)
+        yield clients_family(self.runtime.presence.counts())
+        yield from cache_families(self.runtime.cache.stats()["namespaces"])
 
 
-def labels(**pairs) -> str:
-    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in pairs.items()) + "}"
+def registry(runtime: Runtime) -> CollectorRegistry:
+    """A registry of its own holding the runtime's collector, for prometheus_client.generate_latest."""
+    metrics = CollectorRegistry()
+    metrics.register(RuntimeCollector(runtime))
+    return metrics
 
 
-def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"] + [f"{name}{label} {value}" for label, value in samples]
+def host_families(sample: dict) -> Iterator[GaugeMetricFamily]:
+    for name, path in HOST_GAUGES.items():
+        family = GaugeMetricFamily(name, name.replace("_", " "), labels=["host", "pid"])
+        family.add_metric([sample["host"], str(sample["pid"])], reduce(lambda data, step: data[step], path, sample))
+        yield family
 
 
-def host_lines(runtime: Runtime) -> list[str]:
-    sample = runtime.latest_sample
-    if not sample:
-        return []
-    who = labels(host=sample["host"], pid=sample["pid"])
-    gauges = {"pulseboard_host_cpu_percent": sample["cpu"]["percent"],
-              "pulseboard_host_memory_percent": sample["memory"]["percent"],
-              "pulseboard_host_disk_percent": sample["disk"]["percent"],
-              "pulseboard_host_load1": sample["cpu"]["load_avg"][0],
-              "pulseboard_process_resident_memory_bytes": sample["process"]["rss"],
-              "pulseboard_process_cpu_percent": sample["process"]["cpu_percent"]}
-    return [line for name, value in gauges.items() for line in family(name, "gauge", name.replace("_", " "), [(who, value)])]
-
-
-def request_lines(rows: list[dict]) -> list[str]:
+def request_family(rows: list[dict]) -> HistogramMetricFamily:
     """Request durations since the process started, as a cumulative histogram per endpoint and method."""
-    buckets, counts, sums = [], [], []
+    family = HistogramMetricFamily("pulseboard_request_duration_ms", "request durations since the process started",
+                                   labels=["endpoint", "method"])
     for row in rows:
-        histogram = LogHistogram.from_dict(row["histogram"])
-        base = {"endpoint": row["endpoint"], "method": row["method"]}
-        for bound in DURATION_BOUNDS_MS:
-            below = sum(n for index, n in histogram.counts.items() if bucket_value(index) <= bound)
-            buckets.append((labels(**base, le=bound), below))
-        buckets.append((labels(**base, le="+Inf"), row["count"]))
-        counts.append((labels(**base), row["count"]))
-        sums.append((labels(**base), round(row["total_ms"], 3)))
-    if not rows:
-        return []
-    name = "pulseboard_request_duration_ms"
-    return ([f"# HELP {name} request durations since the process started", f"# TYPE {name} histogram"]
-            + [f"{name}_bucket{label} {value}" for label, value in buckets]
-            + [f"{name}_count{label} {value}" for label, value in counts]
-            + [f"{name}_sum{label} {value}" for label, value in sums])
+        family.add_metric([row["endpoint"], row["method"]], cumulative_buckets(row), round(row["total_ms"], 3))
+    return family
 
 
-def exposition(runtime: Runtime) -> str:
-    cache = runtime.cache.stats()["namespaces"]
-    lines = host_lines(runtime) + request_lines(runtime.request_lifetime())
-    lines += family("pulseboard_ingested_items_total", "counter", "items stored by the ingest API",
-                    [(labels(kind=kind), count) for kind, count in sorted(runtime.ingested.items())])
-    lines += family("pulseboard_rejected_items_total", "counter", "items refused by the ingest API",
-                    [(labels(kind=kind), count) for kind, count in sorted(runtime.rejected.items())])
-    presence = runtime.presence.counts()
-    lines += family("pulseboard_connected_clients", "gauge", "real-time clients connected",
-                    [(labels(transport="socketio"), presence["sockets"]), (labels(transport="sse"), presence["streams"])])
-    for stat, kind in (("hits", "counter"), ("misses", "counter"), ("size", "gauge")):
-        lines += family(f"pulseboard_cache_{stat}{'_total' if kind == 'counter' else ''}", kind, f"cache {stat}",
-                        [(labels(namespace=name), values[stat]) for name, values in sorted(cache.items())])
-    return "\n".join(lines) + "\n"
+def cumulative_buckets(row: dict) -> list[tuple[str, int]]:
+    counts = LogHistogram.from_dict(row["histogram"]).counts
+    below = [(str(bound), sum(n for index, n in counts.items() if bucket_value(index) <= bound))
+             for bound in DURATION_BOUNDS_MS]
+    return below + [("+Inf", row["count"])]
+
+
+def counter_family(name: str, help_text: str, label: str, counts: dict) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
+def clients_family(presence: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("pulseboard_connected_clients", "real-time clients connected", labels=["transport"])
+    family.add_metric(["socketio"], presence["sockets"])
+    family.add_metric(["sse"], presence["streams"])
+    return family
+
+
+def cache_families(namespaces: dict[str, dict]) -> Iterator[Metric]:
+    for stat, kind in (("hits", CounterMetricFamily), ("misses", CounterMetricFamily), ("size", GaugeMetricFamily)):
+        family = kind(f"pulseboard_cache_{stat}", f"cache {stat}", labels=["namespace"])
+        for name, values in sorted(namespaces.items()):
+            family.add_metric([name], values[stat])
+        yield family
