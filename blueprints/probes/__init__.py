@@ -13,6 +13,7 @@ bp = Blueprint("probes", __name__)
 
 @bp.record_once
 def register_metrics(state) -> None:
+    """One metrics registry per app, over its runtime (built before the blueprints are registered)."""
     state.app.extensions["prometheus"] = prometheus.registry(state.app.extensions["runtime"])
 
 
