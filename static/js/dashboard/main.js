@@ -24,7 +24,9 @@ const RELOAD_WHEN_TRUNCATED = { live_update: "live", metrics: "host", transactio
 const root = byId("dashboard");
 const errorBox = byId("dashboard-error");
 const canManage = root.dataset.role === "admin";
-const view = { minutes: 30, period: "hourly", currency: null, live: true };
+// The first view comes from the server (services/dashboard/reads.py), which preloads exactly what it reads.
+const view = { minutes: null, period: root.dataset.period, activityLimit: Number(root.dataset.activityLimit),
+  currency: null, live: true };
 
 function showError(message) {
   errorBox.textContent = message;
@@ -67,7 +69,7 @@ const loaders = {
   },
   flow: async () => charts.status.load(await getJson("transactions/flow")),
   activity: async () => {
-    const activity = await getJson(withQuery("user-activity", { minutes: view.minutes, limit: 50 }));
+    const activity = await getJson(withQuery("user-activity", { minutes: view.minutes, limit: view.activityLimit }));
     charts.activity.load(activity.by_action);
     panels.feed.load(activity.feed);
   },
