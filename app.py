@@ -1,10 +1,12 @@
 """Serve Pulseboard: `python app.py` (what `make run` and `make serve` do)."""
 import os
 import warnings
+from pathlib import Path
 
 from dotenv import load_dotenv
 
-load_dotenv()
+# The one place `.env` is read: before the async mode below is chosen and before config reads the environment.
+load_dotenv(Path(__file__).resolve().parent / ".env")
 # Eventlet is in maintenance mode upstream (see README); its import-time notice would greet every start.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 if __name__ == "__main__":

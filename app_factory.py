@@ -7,7 +7,7 @@ from blueprints import admin, admin_api, auth, ingest, probes, stream
 from blueprints.commands import register_commands
 from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
 from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
-from config import INSTANCE_DIR, Config
+from config import INSTANCE_DIR, Config, resolve_secret_key
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
@@ -24,6 +24,7 @@ DEMO_KEY_NAME = "demo-traffic"
 def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config_class)
+    app.config["SECRET_KEY"] = resolve_secret_key(app.config["SECRET_KEY"], app.config["HOST"], INSTANCE_DIR)
     register_runtime(app)
     register_extensions(app)
     register_realtime(app)

@@ -1,14 +1,14 @@
-"""Settings read from the environment (and `.env` when present); every name is in `.env.example`."""
+"""Settings read from the environment (app.py loads `.env` into it first); every name is in `.env.example`.
+
+Importing this module only reads: the secret key is resolved, and kept on disk, when an app is created.
+"""
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
-from dotenv import load_dotenv
-
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
-
-load_dotenv(BASE_DIR / ".env")
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -37,23 +37,45 @@ def database_url() -> str:
     return url
 
 
-def persistent_secret_key(instance_dir: Path) -> str:
-    """Return SECRET_KEY, or one generated on first start and kept in the instance folder."""
-    configured = env_str("SECRET_KEY")
+class SecretKeyMissing(RuntimeError):
+    """A production start with no SECRET_KEY configured and none kept in the instance folder."""
+
+
+def resolve_secret_key(configured: str | None, host: str, instance_dir: Path) -> str:
+    """SECRET_KEY when configured, else the key kept in the instance folder, else a new one kept there.
+
+    A server listening beyond loopback is a production start and gets no new key: one made up there would be
+    lost with a container's filesystem or differ between hosts, and every restart would log everybody out.
+    """
     if configured:
         return configured
     key_file = instance_dir / "secret_key"
-    if not key_file.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+    kept = key_file.read_text().strip() if key_file.exists() else ""
+    if kept:
+        return kept
+    if not is_loopback(host):
+        raise SecretKeyMissing(
+            f"HOST={host} serves beyond this machine, and no SECRET_KEY is set nor kept in {key_file}: set SECRET_KEY "
+            "in the environment or .env, the same for every server process (python -c 'import secrets; "
+            "print(secrets.token_hex(32))' makes one), or copy the secret_key file of an earlier start there")
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    # Created readable by its owner only, with no moment of default permissions.
+    with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(secrets.token_hex(32))
     return key_file.read_text().strip()
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
 
 
 class Config:
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
-    SECRET_KEY = persistent_secret_key(INSTANCE_DIR)
+    SECRET_KEY = env_str("SECRET_KEY")  # None: create_app resolves it (resolve_secret_key)
     DATABASE_URL = database_url()
     DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
     SOCKETIO_ASYNC_MODE = env_str("SOCKETIO_ASYNC_MODE", "eventlet")
