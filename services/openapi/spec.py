@@ -1,7 +1,23 @@
-"""The OpenAPI 3.1 description of the admin JSON API and the ingest API (a test keeps it equal to the routes)."""
+"""The OpenAPI 3.1 description of the admin JSON API and the ingest API (a test keeps it equal to the routes).
+
+The ingest item schemas and every input limit are rendered from the definitions that enforce them
+(services.ingest.event_schema, the MAX_CONTENT_LENGTH setting), never restated here.
+"""
+from config import Config
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
-from services.ingest.event_schema import MAX_BATCH_ITEMS, STATUSES
+from services.ingest.event_schema import (
+    ITEMS,
+    MAX_BATCH_ITEMS,
+    MAX_JSON_DEPTH,
+    MAX_METADATA_BYTES,
+    MAX_TAG_NAME,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
+    STATUSES,
+    batch_schema,
+)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJECT = {"type": "object"}
@@ -95,26 +111,16 @@ ADMIN_PATHS = {
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},
 }
 
-ITEM_SCHEMAS = {
-    "Transaction": {"type": "object", "required": ["id", "amount", "currency", "status", "user_id"], "properties": {
-        "id": {"type": "string"}, "amount": {"type": ["string", "number"], "description": "decimal, >= 0, 4 places"},
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "status": {"enum": list(STATUSES)},
-        "user_id": {"type": "string"}, "timestamp": TIME, "metadata": OBJECT}},
-    "Activity": {"type": "object", "required": ["user_id", "action"], "properties": {
-        "user_id": {"type": "string"}, "action": {"type": "string"}, "path": {"type": "string"},
-        "session_id": {"type": "string"}, "timestamp": TIME, "metadata": OBJECT}},
-    "Metric": {"type": "object", "required": ["name", "value"], "properties": {
-        "name": {"type": "string"}, "value": {"type": "number"}, "timestamp": TIME,
-        "tags": {"type": "object", "additionalProperties": {"type": "string"}}}},
-}
+def item_ref(kind: str) -> dict:
+    return {"$ref": f"#/components/schemas/{kind.title()}"}
+
+
+ITEM_SCHEMAS = {kind.kind.title(): kind.schema() for kind in ITEMS.values()}
 
 INGEST_PATHS = {
     "/api/v1/events": {"post": operation(
-        f"Ingest up to {MAX_BATCH_ITEMS} items; valid ones are stored even when others are rejected", body={
-            "type": "object", "properties": {
-                "transactions": {"type": "array", "items": {"$ref": "#/components/schemas/Transaction"}},
-                "activities": {"type": "array", "items": {"$ref": "#/components/schemas/Activity"}},
-                "metrics": {"type": "array", "items": {"$ref": "#/components/schemas/Metric"}}}},
+        f"Ingest up to {MAX_BATCH_ITEMS} items; valid ones are stored even when others are rejected",
+        body=batch_schema(item_ref),
         status="202", response={"type": "object", "properties": {
             "accepted": {"type": "integer"}, "rejected": {"type": "integer"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
@@ -123,13 +129,34 @@ INGEST_PATHS = {
 }
 
 
-def document() -> dict:
-    """The whole OpenAPI document; admin paths use the session cookie, ingest uses the API key."""
+def limits(max_body_bytes: int) -> dict:
+    """Every input limit, by name, as the code enforces it (also in the README's Limits table)."""
+    return {"maxBodyBytes": max_body_bytes, "maxJsonDepth": MAX_JSON_DEPTH, "maxBatchItems": MAX_BATCH_ITEMS,
+            "maxTagsPerMetric": MAX_TAGS, "maxTagNameLength": MAX_TAG_NAME, "maxTagValueLength": MAX_TAG_VALUE,
+            "maxTagsJsonBytes": MAX_TAGS_BYTES, "maxMetadataJsonBytes": MAX_METADATA_BYTES}
+
+
+def limits_text(max_body_bytes: int) -> str:
+    return (f"Limits: a request body of at most {max_body_bytes:,} bytes (413 above); JSON nested at most "
+            f"{MAX_JSON_DEPTH} levels deep, the body being level 1 (400 deeper); at most {MAX_BATCH_ITEMS:,} items "
+            f"per ingest request (413 above); per item, the maxLength, pattern and x-maxJsonBytes of its schema "
+            f"(metadata at most {MAX_METADATA_BYTES:,} bytes as JSON; a metric at most {MAX_TAGS} tags, names 1 to "
+            f"{MAX_TAG_NAME} characters, values at most {MAX_TAG_VALUE}, {MAX_TAGS_BYTES} bytes as JSON in all). "
+            "The same limits, by name, are in x-limits.")
+
+
+def document(max_body_bytes: int = Config.MAX_CONTENT_LENGTH) -> dict:
+    """The whole OpenAPI document; admin paths use the session cookie, ingest uses the API key.
+
+    `max_body_bytes` is the app's MAX_CONTENT_LENGTH, which Flask enforces.
+    """
     paths = {f"/admin/api{path}": methods for path, methods in ADMIN_PATHS.items()} | INGEST_PATHS
     return {
         "openapi": "3.1.0",
         "info": {"title": "Pulseboard", "version": "1.0",
-                 "description": "Admin JSON API (session cookie; writes need X-CSRFToken) and ingest API (API key)."},
+                 "description": "Admin JSON API (session cookie; writes need X-CSRFToken) and ingest API (API key). "
+                                + limits_text(max_body_bytes)},
+        "x-limits": limits(max_body_bytes),
         "paths": paths,
         "security": [{"session": []}],
         "components": {
