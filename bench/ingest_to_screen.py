@@ -19,7 +19,7 @@ from bench.common import ROOT, figure, latency_summary, progress
 from bench.fanout import start_ours
 from bench.fleet import Fleet
 from bench.ingest import create_api_key
-from tests.servers import _die_with_parent
+from tests.servers import die_with_parent
 
 GOALS = {"idle": 30, "load": 100}
 LOAD_BATCH, LOAD_INTERVAL = 500, 0.1
@@ -48,7 +48,7 @@ def run(quick: bool = False) -> dict:
             progress(f"ingest_to_screen idle: {len(results['idle']['sent'])} sent, {results['idle']['timeouts']} timeouts")
             seconds = samples * 0.25 + 10
             loader = subprocess.Popen([sys.executable, "-m", "bench.ingest_to_screen", "--load", url, key, str(seconds)],
-                                      cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+                                      cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
             time.sleep(2.0)  # the sender reaches its rate
             results["load"] = sample(fleet, http, url, range(10_000, 10_000 + samples))
             progress(f"ingest_to_screen load: {len(results['load']['sent'])} sent, {results['load']['timeouts']} timeouts")

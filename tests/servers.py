@@ -1,4 +1,8 @@
-"""Real Pulseboard server processes (`python app.py`) on free loopback ports, for end-to-end tests."""
+"""Real Pulseboard server processes (`python app.py`) on free loopback ports: started, waited for and stopped.
+
+The one place for this, used on purpose by both the end-to-end tests (also as a pytest plugin, for the
+fixtures below) and the benchmarks (bench/), so keep its public names stable for both.
+"""
 import ctypes
 import os
 import re
@@ -23,7 +27,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """For Popen's preexec_fn: the child gets SIGTERM when the process that started it ends."""
     # A server left behind would keep its port (SO_REUSEPORT) and answer the next run with old code.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -69,7 +74,7 @@ def spawn(argv: list[str], workdir: Path, env: dict) -> ServerProcess:
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([part.format(port=port) for part in argv], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                   stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     server = ServerProcess(f"http://127.0.0.1:{port}", env, log_path, process)
     wait_until_healthy(server)
     return server
