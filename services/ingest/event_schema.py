@@ -169,7 +169,6 @@ class Timestamp:
 class Metadata:
     """A free-form object, kept as compact JSON text ready to store (numbers stay numbers)."""
     name: str
-    max_bytes: int
     required = False
 
     def read(self, item: dict, now: datetime) -> str:
@@ -182,13 +181,13 @@ class Metadata:
             encoded = COMPACT_JSON.encode(value)
         except ValueError:
             raise ItemError(f"{self.name} must hold finite numbers only") from None
-        if len(encoded) > self.max_bytes:
-            raise ItemError(f"{self.name} must be at most {self.max_bytes} bytes as JSON")
+        if len(encoded) > MAX_METADATA_BYTES:
+            raise ItemError(f"{self.name} must be at most {MAX_METADATA_BYTES} bytes as JSON")
         return encoded
 
     def schema(self) -> dict:
-        return {"type": "object", "x-maxJsonBytes": self.max_bytes,
-                "description": f"free-form; at most {self.max_bytes} bytes as compact JSON (non-ASCII as \\u escapes)"}
+        return {"type": "object", "x-maxJsonBytes": MAX_METADATA_BYTES,
+                "description": f"free-form; at most {MAX_METADATA_BYTES} bytes as compact JSON (non-ASCII as \\u escapes)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,14 +239,14 @@ class Tags:
         if not all(isinstance(k, str) and 0 < len(k) <= MAX_TAG_NAME and isinstance(v, str) and len(v) <= MAX_TAG_VALUE
                    for k, v in value.items()):
             raise ItemError(f"{self.name} must map names (1-{MAX_TAG_NAME} characters) to strings ({MAX_TAG_VALUE} at most)")
-        if len(json.dumps(value)) > MAX_TAGS_BYTES:
+        if len(COMPACT_JSON.encode(value)) > MAX_TAGS_BYTES:  # as tags_key (analytics.time_buckets) writes them
             raise ItemError(f"{self.name} must be at most {MAX_TAGS_BYTES} bytes as JSON")
         return dict(sorted(value.items()))
 
     def schema(self) -> dict:
         return {"type": "object", "maxProperties": MAX_TAGS, "propertyNames": {"minLength": 1, "maxLength": MAX_TAG_NAME},
                 "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE}, "x-maxJsonBytes": MAX_TAGS_BYTES,
-                "description": f"at most {MAX_TAGS_BYTES} bytes as JSON (non-ASCII as \\u escapes)"}
+                "description": f"at most {MAX_TAGS_BYTES} bytes as compact JSON (non-ASCII as \\u escapes)"}
 
 
 class Item:
@@ -273,11 +272,11 @@ ITEMS = {
         "external_id": Text("id", 128), "amount_e4": Amount("amount"),
         "currency": Code("currency", 3, pattern=CURRENCY, rule="an ISO 4217 code such as USD"),
         "status": Choice("status", STATUSES), "user_id": Text("user_id", 128), "occurred_at": Timestamp("timestamp"),
-        "details": Metadata("metadata", MAX_METADATA_BYTES)}),
+        "details": Metadata("metadata")}),
     "activities": Item("activity", {
         "user_id": Text("user_id", 128), "action": Text("action", 64), "path": Text("path", 512, required=False),
         "session_id": Text("session_id", 128, required=False), "occurred_at": Timestamp("timestamp"),
-        "details": Metadata("metadata", MAX_METADATA_BYTES)}),
+        "details": Metadata("metadata")}),
     "metrics": Item("metric", {
         "name": Name("name", METRIC_NAME, MAX_METRIC_NAME,
                      "start with a letter, _ or : and use letters, digits, _ : . -"),

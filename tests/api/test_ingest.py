@@ -57,6 +57,7 @@ BAD_TRANSACTIONS = [
     (transaction(timestamp=(NOW + timedelta(days=3)).isoformat()), "out of range"),
     (transaction(metadata=["not", "an", "object"]), "metadata must be an object"),
     (transaction(metadata={"blob": "x" * 5000}), "at most 4096 bytes"),
+    (transaction(metadata={"ratio": float("nan")}), "finite numbers"),  # PostgreSQL's json type refuses NaN
     ("a string", "must be an object"),
 ]
 
@@ -81,6 +82,8 @@ BAD_ACTIVITIES = [
 BAD_METRICS = [
     ({"value": 1}, "name must start"),
     ({"name": "9lives", "value": 1}, "name must start"),
+    ({"name": "ok\n", "value": 1}, "name must start"),
+    ({"name": "ok", "value": 1, "tags": {f"t{n}": "v" * 200 for n in range(3)}}, "at most 500 bytes"),
     ({"name": "ok"}, "value must be a finite number"),
     ({"name": "ok", "value": "12"}, "value must be a finite number"),
     ({"name": "ok", "value": True}, "value must be a finite number"),
