@@ -1,15 +1,29 @@
-"""Shared view helpers: JSON errors for API paths, security headers, and request-body parsing."""
+"""Shared view helpers: JSON errors for API paths, security headers, and reading request input (JSON bodies,
+query parameters, path ids) by rules that hold for every view."""
+import json
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from flask import Flask, Request, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import BigInteger
 from werkzeug.exceptions import HTTPException
 
 from extensions import db, socketio
+from services.ingest.event_schema import MAX_JSON_DEPTH
 from services.monitoring.performance import ENDPOINT_KEY
 
 API_PATH_PREFIXES = ("/admin/api/", "/api/", "/healthz", "/metrics")
+
+# Far enough apart for any data kept, close enough that range arithmetic (a day before, a week's floor) stays
+# inside the calendar.
+EARLIEST_QUERY_TIME, LATEST_QUERY_TIME = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+# Bodies are decoded as strict UTF-8, so text UTF-8 cannot encode (a lone surrogate) or PostgreSQL cannot
+# store (NUL) can only arrive as a \u escape: finding one is a cheap test before walking the parsed body.
+SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+JSON_TYPES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object", list: "an array"}
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -66,16 +80,95 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def json_body(required: bool = True) -> dict:
-    """Return the request's JSON object, or raise 415/400 with a message a script writer can act on."""
-    if not request.data and not required:
-        return {}
+def read_json(exact_decimals: bool = False):
+    """The body as JSON, or a 415/400 a script writer can act on: the one place request JSON is parsed.
+
+    `exact_decimals` parses fractions as Decimal, so amounts never pass through a float.
+    """
     if not request.is_json:
         raise ApiError(415, "send JSON with Content-Type: application/json")
-    payload = request.get_json(silent=True)
+    try:
+        text = request.get_data().decode("utf-8")
+        payload = json.loads(text, parse_float=Decimal if exact_decimals else float)
+    except RecursionError:
+        raise ApiError(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:  # UnicodeDecodeError included
+        raise ApiError(400, f"the body is not valid JSON: {error}") from None
+    if json_depth(payload) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+    culprit = unstorable_text_at(payload) if SUSPECT_ESCAPE.search(text) else None
+    if culprit is not None:
+        raise ApiError(400, f"{culprit} holds a NUL or a lone UTF-16 surrogate, which cannot be stored",
+                       {"field": culprit})
+    return payload
+
+
+def json_depth(payload) -> int:
+    """How deeply arrays and objects nest (up to one level past the limit), level by level without recursion.
+
+    About a third of the parse's own time for a 5,000-item batch (3 ms against 9).
+    """
+    depth, level = 0, [payload] if type(payload) in (dict, list) else []
+    while level and depth <= MAX_JSON_DEPTH:
+        depth += 1
+        level = [child for node in level for child in (node.values() if type(node) is dict else node)
+                 if type(child) in (dict, list)]
+    return depth
+
+
+def unstorable_text_at(payload) -> str | None:
+    """The path (`transactions[3].user_id`) of the first key or string holding NUL or a lone surrogate."""
+    pending = [("", payload)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, str) and not storable(node):
+            return path or "body"
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = f"{path}.{key}" if path else key
+                if not storable(key):
+                    return name.encode("utf-8", "backslashreplace").decode()
+                pending.append((name, value))
+        elif isinstance(node, list):
+            pending.extend((f"{path}[{index}]", value) for index, value in enumerate(node))
+    return None
+
+
+def storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+class JsonBody:
+    """A request's JSON object, whose fields views read typed: a wrong type is a 422 that names the field."""
+
+    def __init__(self, payload: dict) -> None:
+        self.payload = payload
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.payload
+
+    def field(self, name: str, kind: type, default=None):
+        """The field when it is a `kind` (true and false are not integers); `default` when absent or null."""
+        value = self.payload.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ApiError(422, f"{name} must be {JSON_TYPES[kind]}", {"field": name})
+        return value
+
+
+def json_body(required: bool = True) -> JsonBody:
+    """The request's JSON object; an empty body is an empty object when the body is optional."""
+    if not required and not request.content_length:
+        return JsonBody({})
+    payload = read_json()
     if not isinstance(payload, dict):
         raise ApiError(400, "the body must be a JSON object")
-    return payload
+    return JsonBody(payload)
 
 
 def bounded_int(name: str, default: int, minimum: int = 1, maximum: int = 1000) -> int:
@@ -98,16 +191,28 @@ def time_arg(name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # a zone can carry 0001-01-01 out of the calendar
         raise ApiError(400, f"{name} must be an ISO-8601 time such as 2026-01-31T12:00:00Z",
                        {"parameter": name}) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST_QUERY_TIME <= moment <= LATEST_QUERY_TIME:
+        raise ApiError(400, f"{name} must be between {EARLIEST_QUERY_TIME:%Y-%m-%d} and {LATEST_QUERY_TIME:%Y-%m-%d}",
+                       {"parameter": name})
+    return moment
 
 
 def choice_arg(name: str, allowed, default: str | None = None) -> str | None:
     value = request.args.get(name) or default
     if value is not None and value not in allowed:
         raise ApiError(400, f"{name} must be one of {', '.join(allowed)}", {"parameter": name})
+    return value
+
+
+def text_arg(name: str, max_length: int) -> str | None:
+    """A free-text query parameter, or None when absent; overlong text or a NUL (PostgreSQL cannot store one) is a 400."""
+    value = request.args.get(name) or None
+    if value is not None and (len(value) > max_length or "\x00" in value):
+        raise ApiError(400, f"{name} must be at most {max_length} characters, without NUL", {"parameter": name})
     return value
 
 
@@ -130,11 +235,17 @@ def let_pushes_leave() -> None:
     socketio.sleep(0)
 
 
-def get_or_404(session, model, ident):
-    record = session.get(model, ident)
-    if record is None:
+def get_or_404(session, model, ident: int):
+    """The row with this primary key; an id its column cannot hold is no row either (not a driver's overflow)."""
+    if not 0 <= ident <= largest_id(model) or (record := session.get(model, ident)) is None:
         raise ApiError(404, f"{model.__name__} {ident} not found")
     return record
+
+
+def largest_id(model) -> int:
+    """The largest primary key the model's column holds on every database we run on (PostgreSQL's INTEGER is 32-bit)."""
+    (column,) = model.__table__.primary_key.columns
+    return 2**63 - 1 if isinstance(column.type, BigInteger) else 2**31 - 1
 
 
 class RoutedRequest(Request):

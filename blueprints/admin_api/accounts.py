@@ -9,6 +9,8 @@ from database import ApiKey, User
 from extensions import db
 from services.accounts import api_keys, users
 
+USER_CHANGES = {"role": str, "password": str, "active": bool}
+
 
 def audited(action: str, target: str, details: dict | None = None) -> None:
     record_event(action, target, details)
@@ -31,10 +33,10 @@ def list_users():
 
 @bp.post("/users")
 def create_user():
-    payload = json_body()
+    body = json_body()
     user = account_change(lambda: users.create_user(
-        db.session, str(payload.get("username") or ""), str(payload.get("password") or ""),
-        str(payload.get("role") or "viewer"), current_app.config["PASSWORD_HASH_METHOD"]))
+        db.session, body.field("username", str, ""), body.field("password", str, ""),
+        body.field("role", str, "viewer"), current_app.config["PASSWORD_HASH_METHOD"]))
     audited("user.create", user.username, {"role": user.role})
     return jsonify(users.user_as_dict(user)), 201
 
@@ -42,7 +44,8 @@ def create_user():
 @bp.patch("/users/<int:user_id>")
 def update_user(user_id: int):
     user = get_or_404(db.session, User, user_id)
-    changes = {key: value for key, value in json_body().items() if key in ("role", "password", "active")}
+    body = json_body()
+    changes = {name: value for name, kind in USER_CHANGES.items() if (value := body.field(name, kind)) is not None}
     if not changes:
         raise ApiError(422, "nothing to change: send role, password or active")
     account_change(lambda: users.update_user(db.session, user, changes,
@@ -68,9 +71,8 @@ def list_api_keys():
 
 @bp.post("/api-keys")
 def create_api_key():
-    payload = json_body()
-    issued = account_change(lambda: api_keys.issue_api_key(db.session, str(payload.get("name") or ""),
-                                                             current_user))
+    name = json_body().field("name", str, "")
+    issued = account_change(lambda: api_keys.issue_api_key(db.session, name, current_user))
     audited("api_key.create", issued.record.name, {"id": issued.record.id, "prefix": issued.record.prefix})
     return jsonify(id=issued.record.id, name=issued.record.name, key=issued.key, prefix=issued.record.prefix), 201
 

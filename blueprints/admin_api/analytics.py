@@ -1,9 +1,7 @@
 """Business analytics: revenue, transactions and their flow, user activity, custom metric series."""
-from flask import request
-
 from blueprints.admin_api import bp
 from blueprints.admin_api.reads import answer
-from blueprints.http import ApiError, bounded_int, choice_arg, time_arg
+from blueprints.http import ApiError, bounded_int, choice_arg, text_arg, time_arg
 from services.analytics import business, metric_queries
 from services.dashboard import reads
 from services.ingest.event_schema import STATUSES
@@ -13,7 +11,7 @@ from services.ingest.event_schema import STATUSES
 def revenue():
     return answer(reads.REVENUE, period=choice_arg("period", tuple(business.PERIOD_BUCKETS), "hourly"),
                   start=time_arg("start"), end=time_arg("end"),
-                  currency=(request.args.get("currency") or "").upper() or None)
+                  currency=(text_arg("currency", 3) or "").upper() or None)
 
 
 @bp.get("/transactions")
@@ -35,12 +33,12 @@ def user_activity():
 
 @bp.get("/metrics/query")
 def metrics_query():
-    name = request.args.get("name")
+    name = text_arg("name", 200)
     if not name:
         raise ApiError(400, "name is required", {"parameter": "name"})
     return answer(reads.METRIC_SERIES, name=name, agg=choice_arg("agg", metric_queries.AGGREGATIONS, "avg"),
                   bucket=choice_arg("bucket", metric_queries.BUCKETS, "1m"), start=time_arg("start"),
-                  end=time_arg("end"), group_by=request.args.get("group_by") or None)
+                  end=time_arg("end"), group_by=text_arg("group_by", 64))
 
 
 @bp.get("/analytics/timeline")

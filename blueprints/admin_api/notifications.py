@@ -16,10 +16,10 @@ def list_notifications():
 
 @bp.post("/notifications")
 def send_notification():
-    payload = json_body()
+    body = json_body()
     try:
-        item = notifications.create(db.session, payload.get("title"), payload.get("message"),
-                                    payload.get("level", "info"), current_user.username)
+        item = notifications.create(db.session, body.field("title", str), body.field("message", str),
+                                    body.field("level", str, "info"), current_user.username)
     except notifications.NotificationError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None

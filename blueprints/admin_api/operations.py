@@ -47,7 +47,7 @@ def cache_stats():
 
 @bp.post("/cache/clear")
 def cache_clear():
-    namespace = json_body(required=False).get("namespace")
+    namespace = json_body(required=False).field("namespace", str)
     try:
         removed = runtime().cache.clear(namespace)
     except UnknownNamespace as error:

@@ -1,9 +1,6 @@
-import json
-from decimal import Decimal
-
 from flask import current_app, g, jsonify, request
 
-from blueprints.http import ApiError, let_pushes_leave, runtime
+from blueprints.http import ApiError, let_pushes_leave, read_json, runtime
 from blueprints.ingest import bp
 from database import utcnow
 from extensions import csrf, db, limiter
@@ -33,20 +30,10 @@ def require_api_key():
     api_keys.touch_api_key(db.session, record, utcnow())
 
 
-def read_payload():
-    """Parse the body with exact decimals, so amounts never pass through a float."""
-    if not request.is_json:
-        raise ApiError(415, "send JSON with Content-Type: application/json")
-    try:
-        return json.loads(request.get_data(), parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"the body is not valid JSON: {error}") from None
-
-
 @bp.post("/events")
 @limiter.limit(ingest_limit, key_func=api_key_identity)
 def events():
-    payload = read_payload()
+    payload = read_json(exact_decimals=True)
     try:
         event_schema.check_batch_shape(payload)
     except event_schema.BatchError as error:
