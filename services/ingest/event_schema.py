@@ -15,6 +15,8 @@ STATUSES = ("completed", "pending", "failed", "refunded")
 AMOUNT_PLACES = 4  # amounts are stored in ten-thousandths of the currency unit
 AMOUNT_SCALE = 10 ** AMOUNT_PLACES
 MAX_AMOUNT = Decimal("1e12")
+# Patterns are anchored for the document (a JSON Schema pattern searches) and read here with fullmatch, whose end
+# is the string's end: a Python `$` alone would also match before a final newline.
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_METRIC_NAME = 200
 METRIC_NAME = re.compile(rf"^[A-Za-z_:][A-Za-z0-9_:.\-]{{0,{MAX_METRIC_NAME - 1}}}$")
