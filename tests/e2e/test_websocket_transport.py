@@ -65,6 +65,8 @@ class EngineIOClient:
 
     def close(self) -> None:
         self.ws.close()
+        # close() returns at once when the server closed first (it answered that close frame), leaving the socket open.
+        self.ws.shutdown()
 
 
 def test_the_server_announces_the_configured_ping_interval_and_timeout(server, admin_session):
