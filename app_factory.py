@@ -5,6 +5,7 @@ from flask import Flask, current_app
 
 from blueprints import admin, admin_api, auth, ingest, probes, stream
 from blueprints.commands import register_commands
+from blueprints.database_errors import register_database_errors
 from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
 from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
 from config import INSTANCE_DIR, Config, resolve_secret_key
@@ -30,6 +31,7 @@ def create_app(config_class: type = Config) -> Flask:
     register_realtime(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_database_errors(app)
     register_commands(app)
     return app
 

@@ -1,7 +1,12 @@
 """Engine and session wiring, and the typed models (SQLAlchemy 2.x)."""
+import sys
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import psycopg
+from psycopg import waiting
+from psycopg.errors import _WaitTimeout  # what its wait functions raise at a deadline (private name)
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -50,16 +55,29 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
-def create_database_engine(url: str, pool_size: int = 10) -> Engine:
-    """Return an engine for `url`; SQLite gets WAL and a busy timeout so readers never block writers."""
+# How long the server waits on the database (a lock, a statement, a silent server, a free pooled connection)
+# before it gives up and answers 503: long enough for any request's query, short enough not to hang a sender.
+SERVER_DATABASE_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 2  # libpq's, whole seconds (2 at least)
+
+
+def create_database_engine(url: str, pool_size: int = 10, timeout: float | None = None) -> Engine:
+    """Return an engine for `url`; with a `timeout`, every wait on the database ends after it with an error.
+
+    SQLite gets WAL (readers never block the writer) and the timeout (else 30 s) as its busy timeout. Tools
+    (migrations, the CLI) pass none: they would rather wait than fail halfway.
+    """
     if url.startswith("sqlite"):
-        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": timeout or 30}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             options["poolclass"] = StaticPool
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=timeout or 30)
+    if url.startswith("postgresql+psycopg"):
+        event.listen(engine, "do_connect", partial(_connect_psycopg, timeout=timeout))
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -70,6 +88,43 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _connect_psycopg(_dialect, _record, cargs, cparams, timeout: float | None):
+    """Connect as a BoundedConnection; with a timeout, also bound the connect and every statement by it."""
+    if timeout is not None:
+        cparams.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        cparams["options"] = f"{cparams.get('options', '')} -c statement_timeout={round(timeout * 1000)}".strip()
+    connection = BoundedConnection.connect(*cargs, **cparams)
+    connection.answer_timeout = timeout
+    return connection
+
+
+class BoundedConnection(psycopg.Connection):
+    """A psycopg connection that lets other greenlets run while it waits, and can give up on a silent server.
+
+    The statement timeout ends slow statements on the server's side; `answer_timeout` ends the wait when no
+    answer can come at all (a dead network, a frozen server), which would otherwise hang a request for good.
+    """
+
+    answer_timeout: float | None = None
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        try:
+            return _wait_function()(gen, self.pgconn.socket, interval=interval, timeout=timeout or self.answer_timeout)
+        except _WaitTimeout:
+            if timeout is not None:
+                raise
+            # Halfway through the protocol the connection is unusable: closed, SQLAlchemy discards it.
+            self.pgconn.finish()
+            raise psycopg.OperationalError(f"the database did not answer within {self.answer_timeout:g} s") from None
+
+
+def _wait_function():
+    """psycopg's own choice, except under eventlet: psycopg sees gevent's patching but not eventlet's, and its
+    default C wait would block every greenlet of the process until the database answers."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return waiting.wait_select if patcher and patcher.is_monkey_patched("select") else waiting.wait
+
+
 class Database:
     """One engine per app and one session per request or background task, removed at teardown."""
 
@@ -78,7 +133,8 @@ class Database:
         self.session: scoped_session | None = None
 
     def init_app(self, app) -> None:
-        self.engine = create_database_engine(app.config["DATABASE_URL"], app.config["DATABASE_POOL_SIZE"])
+        self.engine = create_database_engine(app.config["DATABASE_URL"], app.config["DATABASE_POOL_SIZE"],
+                                             SERVER_DATABASE_TIMEOUT)
         self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
         app.teardown_appcontext(self.remove_session)
         app.extensions["database"] = self

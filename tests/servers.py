@@ -46,6 +46,11 @@ class ServerProcess:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no handler runs, nothing is flushed."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
 
 def stop_process(process: subprocess.Popen) -> None:
     """End a process we started: politely, then by force after 10 s."""
