@@ -66,9 +66,8 @@ def request_family(rows: list[dict]) -> HistogramMetricFamily:
 
 
 def cumulative_buckets(row: dict) -> list[tuple[str, int]]:
-    counts = LogHistogram.from_dict(row["histogram"]).counts
-    below = [(str(bound), sum(n for index, n in counts.items() if bucket_value(index) <= bound))
-             for bound in DURATION_BOUNDS_MS]
+    counts = [(bucket_value(index), n) for index, n in LogHistogram.from_dict(row["histogram"]).counts.items()]
+    below = [(str(bound), sum(n for value, n in counts if value <= bound)) for bound in DURATION_BOUNDS_MS]
     return below + [("+Inf", row["count"])]
 
 
