@@ -11,7 +11,7 @@ VENDOR_FILES := \
 	node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js \
 	node_modules/socket.io-client/dist/socket.io.min.js
 
-.PHONY: setup run serve lint test bench clean python-deps frontend chromium database
+.PHONY: setup run serve lint test fuzz bench clean python-deps frontend chromium database
 
 setup: python-deps frontend chromium database
 
@@ -48,6 +48,11 @@ lint: python-deps
 # Lint first: CI fails on a lint error as on a failing test.
 test: setup lint
 	$(PY) -m pytest tests
+
+# The schemathesis run of make test (tests/fuzz), longer and with a fresh seed; the output ends with that seed.
+fuzz: setup
+	PULSEBOARD_FUZZ_EXAMPLES=$${PULSEBOARD_FUZZ_EXAMPLES:-200} PULSEBOARD_FUZZ_SEED=$${PULSEBOARD_FUZZ_SEED:-random} \
+		$(PY) -m pytest tests/fuzz -s
 
 # wrk (Debian) loads the monitoring benchmark; without it a slower Python load generator is used.
 bench: setup

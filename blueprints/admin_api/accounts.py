@@ -1,6 +1,7 @@
 """Users and API keys: thin views over services.accounts, every change audited."""
 from flask import current_app, jsonify
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from blueprints.admin_api import bp
 from blueprints.audit_trail import record_event
@@ -18,12 +19,19 @@ def audited(action: str, target: str, details: dict | None = None) -> None:
 
 
 def account_change(apply):
-    """Run `apply()`, turning an AccountError into a 422 that names the field."""
+    """Run `apply()`, turning an AccountError into a 422 that names the field.
+
+    The service looks a name up before it inserts it, but the unique constraint has the last word: a name taken
+    in between (or one the database's lower() compares differently) is a 409, not a driver error.
+    """
     try:
         return apply()
     except users.AccountError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None
+    except IntegrityError:
+        db.session.rollback()
+        raise ApiError(409, "username already exists", {"field": "username"}) from None
 
 
 @bp.get("/users")

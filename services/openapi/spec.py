@@ -6,6 +6,7 @@ The ingest item schemas and every input limit are rendered from the definitions 
 from config import Config
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
+from services.cache.cache_manager import DEFAULT_NAMESPACES
 from services.ingest.event_schema import (
     ITEMS,
     MAX_BATCH_ITEMS,
@@ -19,6 +20,7 @@ from services.ingest.event_schema import (
     batch_schema,
 )
 
+ADMIN_PREFIX = "/admin/api"
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJECT = {"type": "object"}
 
@@ -32,12 +34,24 @@ def path_id(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
-TIME = {"type": "string", "format": "date-time"}
+# Query times as blueprints/http.py reads them: 1970-01-01 to 2100-01-01 (a test keeps the two equal).
+TIME = {"type": "string", "format": "date-time", "pattern": r"^(19[7-9][0-9]|20[0-9][0-9])-",
+        "description": "ISO-8601; no zone means UTC; from 1970-01-01 to 2100-01-01"}
+NO_NUL = r"^[^\x00]*$"  # every text field and parameter refuses NUL (PostgreSQL cannot store it)
+
+
+def text(max_length: int, min_length: int = 0, blank: bool = True) -> dict:
+    """Text as the API reads it: `blank=False` means it must hold more than whitespace."""
+    return {"type": "string", "minLength": min_length, "maxLength": max_length,
+            "pattern": NO_NUL if blank else r"^[^\x00]*\S[^\x00]*$"}
+
+
+PASSWORD = {"type": "string", "minLength": 8, "pattern": NO_NUL}
 LIMIT = query("limit", "rows to return", {"type": "integer", "minimum": 1, "maximum": 500})
 
 
 def operation(summary: str, parameters: list | None = None, body: dict | None = None, status: str = "200",
-              response: dict | None = None, content_type: str = "application/json") -> dict:
+              response: dict | None = None, content_type: str = "application/json", links: dict | None = None) -> dict:
     op = {"summary": summary, "parameters": parameters or [],
           "responses": {status: {"description": "success",
                                  "content": {content_type: {"schema": response or OBJECT}}} if status != "204"
@@ -45,14 +59,27 @@ def operation(summary: str, parameters: list | None = None, body: dict | None = 
                         "default": {"description": "error", "content": {"application/json": {"schema": ERROR}}}}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if links:
+        op["responses"][status]["links"] = links
     return op
+
+
+def link(path: str, method: str, parameter: str, pointer: str) -> dict:
+    """An OpenAPI link: the admin operation `method path` takes `parameter` from this response's body at `pointer`."""
+    escaped = (ADMIN_PREFIX + path).replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{escaped}/{method}", "parameters": {parameter: f"$response.body#{pointer}"}}
+
+
+USER_LINKS = {"UpdateUser": link("/users/{user_id}", "patch", "user_id", "/id"),
+              "DeleteUser": link("/users/{user_id}", "delete", "user_id", "/id")}
 
 
 ADMIN_PATHS = {
     "/metrics/live": {"get": operation("Current host sample, request performance summary and business KPIs")},
     "/analytics/revenue": {"get": operation("Completed revenue per bucket, with a summary", [
         query("period", "bucket size", {"enum": list(PERIOD_BUCKETS)}), query("start", "range start", TIME),
-        query("end", "range end", TIME), query("currency", "ISO 4217 code; default: the one with the most sales")])},
+        query("end", "range end", TIME),
+        query("currency", "ISO 4217 code; default: the one with the most sales", text(3))])},
     "/transactions": {"get": operation("Recent transactions, newest first", [
         query("status", "filter", {"enum": list(STATUSES)}), query("since", "only after", TIME), LIMIT])},
     "/transactions/flow": {"get": operation("Counts and amounts by status", [
@@ -62,40 +89,41 @@ ADMIN_PATHS = {
     "/health": {"get": operation("Database, cache, real-time, message queue and job status (503 when degraded)")},
     "/cache/stats": {"get": operation("Per-namespace size, hits, misses, hit rate and TTL")},
     "/cache/clear": {"post": operation("Clear one namespace or all", body={
-        "type": "object", "properties": {"namespace": {"type": "string"}}})},
+        "type": "object", "properties": {"namespace": {"enum": list(DEFAULT_NAMESPACES)}}})},
     "/cache/preload": {"post": operation("Warm the dashboard's queries", body=OBJECT)},
     "/performance/stats": {"get": operation("Per endpoint: count, rps, avg, p50, p95, p99, error rate", [
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
     "/notifications": {"get": operation("Recent notifications", [LIMIT]),
                        "post": operation("Send a notification to every dashboard", body={
                            "type": "object", "required": ["title"],
-                           "properties": {"title": {"type": "string"}, "message": {"type": "string"},
+                           "properties": {"title": text(200, 1, blank=False), "message": text(2000),
                                           "level": {"enum": ["info", "success", "warning", "error"]}}},
                            status="201")},
     "/metrics/query": {"get": operation("A custom metric time series from rollups", [
-        query("name", "metric name", required=True), query("agg", "aggregate", {"enum": list(AGGREGATIONS)}),
+        query("name", "metric name", text(200, 1), required=True), query("agg", "aggregate", {"enum": list(AGGREGATIONS)}),
         query("bucket", "bucket size", {"enum": list(BUCKETS)}), query("start", "range start", TIME),
-        query("end", "range end", TIME), query("group_by", "a tag name")])},
+        query("end", "range end", TIME), query("group_by", "a tag name", text(64))])},
     "/export/{dataset}.csv": {"get": operation("CSV of a dataset in a time range, streamed", [
         {"name": "dataset", "in": "path", "required": True,
          "schema": {"enum": ["transactions", "activity", "metrics", "alerts"]}},
         query("start", "range start (default 24 h ago)", TIME), query("end", "range end", TIME)],
         response={"type": "string"}, content_type="text/csv")},
-    "/audit": {"get": operation("The audit log, newest first", [LIMIT, query("action", "filter")])},
+    "/audit": {"get": operation("The audit log, newest first", [LIMIT, query("action", "filter", text(64))])},
     "/users": {"get": operation("Accounts"),
                "post": operation("Create an account", body={
                    "type": "object", "required": ["username", "password"],
-                   "properties": {"username": {"type": "string"}, "password": {"type": "string", "minLength": 8},
-                                  "role": {"enum": ["admin", "viewer"]}}}, status="201")},
+                   "properties": {"username": text(80, 1, blank=False), "password": PASSWORD,
+                                  "role": {"enum": ["admin", "viewer"]}}}, status="201", links=USER_LINKS)},
     "/users/{user_id}": {"patch": operation("Change role, password or active", [path_id("user_id")], body={
                              "type": "object", "properties": {"role": {"enum": ["admin", "viewer"]},
-                                                              "password": {"type": "string"},
-                                                              "active": {"type": "boolean"}}}),
+                                                              "password": PASSWORD,
+                                                              "active": {"type": "boolean"}},
+                             "anyOf": [{"required": [name]} for name in ("role", "password", "active")]}),
                          "delete": operation("Delete an account", [path_id("user_id")], status="204")},
     "/api-keys": {"get": operation("Ingest API keys (prefixes only)"),
                   "post": operation("Create a key; the response shows it this once", body={
-                      "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
-                      status="201")},
+                      "type": "object", "required": ["name"], "properties": {"name": text(80, 1, blank=False)}},
+                      status="201", links={"RevokeKey": link("/api-keys/{key_id}", "delete", "key_id", "/id")})},
     "/api-keys/{key_id}": {"delete": operation("Revoke a key at once", [path_id("key_id")], status="204")},
     "/openapi.json": {"get": operation("This document")},
     "/metrics/host": {"get": operation("Host samples over time (raw up to 1 h, then 1 min and 1 h rollups)", [
@@ -103,7 +131,8 @@ ADMIN_PATHS = {
     "/analytics/timeline": {"get": operation("Per minute: revenue, transactions, requests, p95 and error rate", [
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
     "/alerts": {"get": operation("Alerts, newest first", [
-        query("state", "filter", {"enum": ["pending", "firing", "resolved", "acknowledged"]}), LIMIT])},
+        query("state", "filter", {"enum": ["pending", "firing", "resolved", "acknowledged"]}), LIMIT],
+        links={"AcknowledgeFirst": link("/alerts/{alert_id}/ack", "post", "alert_id", "/alerts/0/id")})},
     "/alerts/{alert_id}/ack": {"post": operation("Acknowledge a pending or firing alert (409 otherwise)",
                                                   [path_id("alert_id")], body=OBJECT)},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
@@ -150,7 +179,7 @@ def document(max_body_bytes: int = Config.MAX_CONTENT_LENGTH) -> dict:
 
     `max_body_bytes` is the app's MAX_CONTENT_LENGTH, which Flask enforces.
     """
-    paths = {f"/admin/api{path}": methods for path, methods in ADMIN_PATHS.items()} | INGEST_PATHS
+    paths = {ADMIN_PREFIX + path: methods for path, methods in ADMIN_PATHS.items()} | INGEST_PATHS
     return {
         "openapi": "3.1.0",
         "info": {"title": "Pulseboard", "version": "1.0",

@@ -5,11 +5,13 @@ The places are listed from the routes and the OpenAPI document (a test keeps the
 or parameter is covered without editing this file.
 """
 import json
+import re
 
 import pytest
 from werkzeug.routing import IntegerConverter
 
 from app_factory import create_app
+from blueprints.http import EARLIEST_QUERY_TIME, LATEST_QUERY_TIME
 from config import TestConfig
 from services.ingest.event_schema import MAX_JSON_DEPTH
 from services.openapi import spec
@@ -105,6 +107,14 @@ def error_details(response) -> dict:
 
 
 INT_ROUTES = list(int_id_routes())
+
+
+def test_the_document_states_the_time_range_that_is_read():
+    pattern = re.compile(spec.TIME["pattern"])
+    first, last = EARLIEST_QUERY_TIME.year, LATEST_QUERY_TIME.year
+    assert pattern.match(f"{first}-01-01") and pattern.match(f"{last - 1}-12-31")
+    assert not pattern.match(f"{first - 1}-12-31") and not pattern.match(f"{last + 1}-01-01")
+    assert f"from {EARLIEST_QUERY_TIME:%Y-%m-%d} to {LATEST_QUERY_TIME:%Y-%m-%d}" in spec.TIME["description"]
 
 
 def test_the_lists_cover_the_api():

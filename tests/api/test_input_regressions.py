@@ -25,3 +25,13 @@ def test_input_that_gave_500_is_a_client_error(admin, client, api_key, what, met
     assert response.status_code == status, response.text
     if details is not None:
         assert response.json["error"]["details"] == details
+
+
+@pytest.mark.parametrize("username", ["Émile", "ÚSER", "ǅ"])
+def test_a_taken_name_the_database_lowercases_differently_is_a_conflict(admin, username):
+    """Found by the fuzzer: SQLite's lower() leaves non-ASCII letters alone, so the service's look-up missed the
+    taken name and the insert hit the unique constraint."""
+    body = {"username": username, "password": "long-enough-password"}
+    assert admin.call("POST", "/admin/api/users", json=body).status_code == 201
+    again = admin.call("POST", "/admin/api/users", json=body)
+    assert again.status_code in (409, 422) and again.json["error"]["details"] == {"field": "username"}
