@@ -28,18 +28,22 @@ import sys  # noqa: E402
 from app_factory import create_app, start_background_work  # noqa: E402
 from extensions import db, socketio  # noqa: E402
 from services.accounts import users
-from services.realtime import websocket_transport
+from services.realtime import eventlet_internals, websocket_transport
 from services.runtime import migrations
 
 app = create_app()
 
 
-def prepare_server(async_mode: str, max_connections: int) -> dict:
+def prepare_server(async_mode: str, max_connections: int, websocket_transport_choice: str) -> dict:
     """Ready the async mode's web server and return its options; the only place that knows which server runs."""
     if async_mode == "eventlet":
-        websocket_transport.install()  # one greenlet per WebSocket instead of python-engineio's three
         # minimum_chunk_size=0: eventlet.wsgi otherwise buffers a streamed response, and SSE looks dead.
-        return {"max_size": max_connections, "minimum_chunk_size": 0, "protocol": websocket_transport.http_protocol()}
+        options = {"max_size": max_connections, "minimum_chunk_size": 0}
+        # One greenlet per WebSocket instead of python-engineio's three, unless WEBSOCKET_TRANSPORT=upstream or
+        # the installed libraries are not those it was verified with (then it logs why, once).
+        if websocket_transport.install(websocket_transport_choice):
+            options["protocol"] = eventlet_internals.http_protocol()  # its HTTP buffers are freed on upgrade
+        return options
     if async_mode == "threading":
         return {"allow_unsafe_werkzeug": True}
     return {}
@@ -76,7 +80,7 @@ def main() -> None:
     gc.freeze()
     mode = app.config["SOCKETIO_ASYNC_MODE"]
     socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], use_reloader=False, log_output=False,
-                 **prepare_server(mode, app.config["MAX_CONNECTIONS"]))
+                 **prepare_server(mode, app.config["MAX_CONNECTIONS"], app.config["WEBSOCKET_TRANSPORT"]))
 
 
 if __name__ == "__main__":

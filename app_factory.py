@@ -6,7 +6,8 @@ from flask import Flask, current_app
 from blueprints import admin, admin_api, auth, ingest, probes, stream
 from blueprints.commands import register_commands
 from blueprints.database_errors import register_database_errors
-from blueprints.http import RoutedRequest, SecureWhenHttpsSessionInterface, register_error_handlers
+from blueprints.flask_internals import RoutedRequest
+from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers
 from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
 from config import INSTANCE_DIR, Config, resolve_secret_key
 from database import utcnow

@@ -31,7 +31,7 @@ def plain_app() -> Flask:
 
 def with_our_monitor(app: Flask) -> Flask:
     """Exactly what app_factory.register_runtime adds: the WSGI timer and the request class naming the route."""
-    from blueprints.http import RoutedRequest
+    from blueprints.flask_internals import RoutedRequest
     from services.monitoring.performance import RequestMonitor
 
     app.wsgi_app = RequestMonitor("bench", os.getpid()).wsgi_middleware(app.wsgi_app)

@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from flask import Flask, Request, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import BigInteger
@@ -13,7 +13,6 @@ from werkzeug.exceptions import HTTPException
 
 from extensions import db, socketio
 from services.ingest.event_schema import MAX_JSON_DEPTH
-from services.monitoring.performance import ENDPOINT_KEY
 
 API_PATH_PREFIXES = ("/admin/api/", "/api/", "/healthz", "/metrics")
 
@@ -246,25 +245,6 @@ def largest_id(model) -> int:
     """The largest primary key the model's column holds on every database we run on (PostgreSQL's INTEGER is 32-bit)."""
     (column,) = model.__table__.primary_key.columns
     return 2**63 - 1 if isinstance(column.type, BigInteger) else 2**31 - 1
-
-
-class RoutedRequest(Request):
-    """Writes the matched route into the WSGI environ for the request monitor, which wraps Flask.
-
-    Flask clears the environ's request reference when a request ends, so the monitor cannot look the
-    route up afterwards; an after_request hook could write it, but costs several µs a request, this
-    setter a fraction of one.
-    """
-
-    @property
-    def url_rule(self):
-        return self.__dict__.get("_url_rule")
-
-    @url_rule.setter
-    def url_rule(self, rule) -> None:
-        self.__dict__["_url_rule"] = rule
-        if rule is not None:
-            self.environ[ENDPOINT_KEY] = rule.rule
 
 
 class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):

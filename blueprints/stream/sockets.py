@@ -6,31 +6,22 @@ from flask_socketio import emit, join_room, leave_room
 from blueprints.http import runtime
 from database import utcnow
 from extensions import socketio
-from services.realtime import websocket_transport
+from services.realtime import engineio_internals, websocket_transport
 from services.realtime.presence import ROOMS
 
 NAMESPACE = "/admin"
 JOINABLE = tuple(room for room in ROOMS if room != "admin")
 
 
-def engine_socket_of(sid: str):
-    """The Engine.IO connection of a client of this process, or None."""
-    server = socketio.server
-    try:
-        return server.eio.sockets[server.manager.eio_sid_from_sid(sid, NAMESPACE)]
-    except (KeyError, AttributeError, TypeError):
-        return None
-
-
 def unsent_packets(sid: str) -> int:
     """How many packets the client has not taken yet."""
-    engine_socket = engine_socket_of(sid)
+    engine_socket = engineio_internals.engine_socket(socketio.server, sid, NAMESPACE)
     return websocket_transport.unsent_packets(engine_socket) if engine_socket is not None else 0
 
 
 def evict(sid: str) -> None:
     """Drop a client that cannot keep up, with its backlog; it reconnects and resumes from its last seq."""
-    engine_socket = engine_socket_of(sid)
+    engine_socket = engineio_internals.engine_socket(socketio.server, sid, NAMESPACE)
     if engine_socket is not None:
         websocket_transport.drop(engine_socket)
 

@@ -1,4 +1,5 @@
-"""Socket.IO and SSE against a real server: refusal, rooms, every event, lossless resume and replay."""
+"""Socket.IO and SSE against a real server, on each WebSocket transport: refusal, rooms, every event, lossless
+resume and replay."""
 import json
 
 import pytest
@@ -7,14 +8,15 @@ import socketio as socketio_package
 
 from tests.e2e.realtime_clients import SocketClient, SseReader
 from tests.e2e.test_ingest_server import create_api_key
+from tests.e2e.transports import TRANSPORTS
 from tests.servers import LIVE_ADMIN, login_session, start_server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def server(request, tmp_path_factory):
     process = start_server(tmp_path_factory.mktemp("realtime"), ADMIN_PASSWORD=LIVE_ADMIN[1],
                            LIVE_UPDATE_INTERVAL="0.3", SYSTEM_SAMPLE_INTERVAL="0.3", SSE_HEARTBEAT_SECONDS="0.5",
-                           INGEST_RATE_LIMIT="10000 per second")
+                           INGEST_RATE_LIMIT="10000 per second", WEBSOCKET_TRANSPORT=request.param)
     process.api_key = create_api_key(process)
     yield process
     process.stop()
@@ -22,7 +24,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def admin_session(server):
-    return login_session(server)
+    session = login_session(server)
+    yield session
+    session.close()  # else its pooled connection is left to the collector, and fails a later test (ResourceWarning)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""services/websocket_transport.py in a real server: pings from the shared clock, dropping a client that
-stopped answering, and pushes across an upgrade from long-polling, over real WebSocket clients."""
+"""The WebSocket transports in a real server, each (WEBSOCKET_TRANSPORT=fast, services/realtime/websocket_transport.py,
+and upstream, python-engineio's own): pings each interval, dropping a client that stopped answering, and pushes
+across an upgrade from long-polling, over real WebSocket clients."""
 import json
 import time
 
@@ -7,22 +8,31 @@ import pytest
 import websocket
 
 from tests.e2e.realtime_clients import NAMESPACE, SocketClient
+from tests.e2e.transports import FALLBACK_WARNING, TRANSPORTS
 from tests.servers import LIVE_ADMIN, login_session, start_server
 
 PING_INTERVAL, PING_TIMEOUT = 1, 1
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def server(request, tmp_path_factory):
     process = start_server(tmp_path_factory.mktemp("transport"), ADMIN_PASSWORD=LIVE_ADMIN[1],
-                           SOCKETIO_PING_INTERVAL=str(PING_INTERVAL), SOCKETIO_PING_TIMEOUT=str(PING_TIMEOUT))
+                           SOCKETIO_PING_INTERVAL=str(PING_INTERVAL), SOCKETIO_PING_TIMEOUT=str(PING_TIMEOUT),
+                           WEBSOCKET_TRANSPORT=request.param)
     yield process
     process.stop()
 
 
 @pytest.fixture
 def admin_session(server):
-    return login_session(server)
+    session = login_session(server)
+    yield session
+    session.close()  # else its pooled connection is left to the collector, and fails a later test (ResourceWarning)
+
+
+def test_the_chosen_transport_runs_without_falling_back(server):
+    # On the pinned libraries the fast transport installs; a fallback would warn (tests/e2e/test_transport_fallback.py).
+    assert FALLBACK_WARNING not in server.output()
 
 
 class EngineIOClient:
