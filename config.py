@@ -82,6 +82,7 @@ class Config:
     SOCKETIO_MESSAGE_QUEUE = env_str("SOCKETIO_MESSAGE_QUEUE")
     SOCKETIO_PING_INTERVAL = env_int("SOCKETIO_PING_INTERVAL", 25)
     SOCKETIO_PING_TIMEOUT = env_int("SOCKETIO_PING_TIMEOUT", 20)
+    WEBSOCKET_TRANSPORT = env_str("WEBSOCKET_TRANSPORT", "fast")
     # eventlet.wsgi holds 1,024 connections by default and then stops answering (STACK.md).
     MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 20000)
     RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
