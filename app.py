@@ -11,7 +11,7 @@ load_dotenv(Path(__file__).resolve().parent / ".env")
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 if __name__ == "__main__":
     # Before anything imports socket, threading, ssl or a database driver (STACK.md). Unpatched, gevent
-    # serves the fan-out benchmark 40 times slower (bench/fanout_modes.py).
+    # serves the fan-out benchmark far slower (bench/fanout_modes.py).
     ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "eventlet")
     if ASYNC_MODE == "eventlet":
         import eventlet

@@ -1,12 +1,8 @@
 """Engine and session wiring, and the typed models (SQLAlchemy 2.x)."""
-import sys
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import psycopg
-from psycopg import waiting
-from psycopg.errors import _WaitTimeout  # what its wait functions raise at a deadline (private name)
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -93,36 +89,13 @@ def _connect_psycopg(_dialect, _record, cargs, cparams, timeout: float | None):
     if timeout is not None:
         cparams.setdefault("connect_timeout", CONNECT_TIMEOUT)
         cparams["options"] = f"{cparams.get('options', '')} -c statement_timeout={round(timeout * 1000)}".strip()
+    from database_waits import BoundedConnection  # psycopg is imported only where PostgreSQL is used
+
     connection = BoundedConnection.connect(*cargs, **cparams)
-    connection.answer_timeout = timeout
+    # A second more than the statement timeout, so that a slow statement is ended by the server, which keeps
+    # the connection usable, rather than by the client, which has to drop it.
+    connection.answer_timeout = None if timeout is None else timeout + 1
     return connection
-
-
-class BoundedConnection(psycopg.Connection):
-    """A psycopg connection that lets other greenlets run while it waits, and can give up on a silent server.
-
-    The statement timeout ends slow statements on the server's side; `answer_timeout` ends the wait when no
-    answer can come at all (a dead network, a frozen server), which would otherwise hang a request for good.
-    """
-
-    answer_timeout: float | None = None
-
-    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
-        try:
-            return _wait_function()(gen, self.pgconn.socket, interval=interval, timeout=timeout or self.answer_timeout)
-        except _WaitTimeout:
-            if timeout is not None:
-                raise
-            # Halfway through the protocol the connection is unusable: closed, SQLAlchemy discards it.
-            self.pgconn.finish()
-            raise psycopg.OperationalError(f"the database did not answer within {self.answer_timeout:g} s") from None
-
-
-def _wait_function():
-    """psycopg's own choice, except under eventlet: psycopg sees gevent's patching but not eventlet's, and its
-    default C wait would block every greenlet of the process until the database answers."""
-    patcher = sys.modules.get("eventlet.patcher")
-    return waiting.wait_select if patcher and patcher.is_monkey_patched("select") else waiting.wait
 
 
 class Database:
