@@ -5,6 +5,7 @@ from flask import Response, current_app, request
 from blueprints.http import ApiError, runtime
 from blueprints.stream import bp
 from services.monitoring.performance import SKIP_KEY
+from services.realtime.hub import Cursor, parse_cursor
 from services.realtime.presence import CHANNELS
 from services.realtime.streams import sse_frames
 
@@ -18,13 +19,15 @@ def requested_channels() -> tuple[str, ...]:
     return channels
 
 
-def resume_point() -> int | None:
+def resume_point() -> Cursor | None:
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
-        raise ApiError(400, "Last-Event-ID must be a sequence number", {"parameter": "last_event_id"})
-    return int(raw)
+    cursor = parse_cursor(raw)
+    if cursor is None:
+        raise ApiError(400, "Last-Event-ID must be an event id, <epoch>:<seq> (or a bare seq)",
+                       {"parameter": "last_event_id"})
+    return cursor
 
 
 @bp.get("/stream")

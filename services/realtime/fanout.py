@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 
-from services.realtime.hub import EventHub, merged_payload
+from services.realtime.hub import Cursor, EventHub, merged_payload
 from services.realtime.presence import ROOM_OF_CHANNEL, Presence
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ COALESCE_SECONDS = 0.005
 @dataclass(frozen=True)
 class Resume:
     sid: str
-    since: int
+    since: Cursor
     join: tuple[str, ...]
 
 
@@ -42,7 +42,7 @@ class Fanout:
         self.stopped = threading.Event()
         self.backlogs_checked = clock()
 
-    def request_resume(self, sid: str, since: int, join: tuple[str, ...]) -> None:
+    def request_resume(self, sid: str, since: Cursor, join: tuple[str, ...]) -> None:
         self.resumes.append(Resume(sid, since, join))
         self.hub.wake()
 
@@ -88,10 +88,9 @@ class Fanout:
     def serve_resume(self, resume: Resume) -> None:
         """Replay what the client's rooms missed up to the live cursor, then join it to the new rooms."""
         joined = self.presence.rooms_of(resume.sid)
-        messages, missing = self.hub.since(resume.since)
-        if missing:
-            self.emit("resync", {"reason": f"messages after seq {resume.since} are no longer buffered",
-                                 "seq": self.cursor}, to=resume.sid)
+        messages, missing = self.hub.since(resume.since.seq, resume.since.epoch)
+        if missing:  # the client carries on from the live cursor, in this epoch's numbering
+            self.emit("resync", self.hub.resync(resume.since, self.cursor), to=resume.sid)
         else:
             for message in messages:
                 room = ROOM_OF_CHANNEL[message.channel]

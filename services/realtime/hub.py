@@ -3,9 +3,14 @@
 Publishers (ingest, the host sampler, notifications, the live_update broadcaster) call `publish`;
 Socket.IO's fan-out loop and every SSE stream read the same buffer by cursor, so a message is built
 and encoded once however many clients read it.
+
+The stream has an `epoch`, a random id chosen when the hub starts: seqs count from 1 again in a new
+process, so a cursor means something only together with the epoch that numbered it.
 """
 import json
 import logging
+import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -17,10 +22,37 @@ from itertools import islice
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, list[dict]], None]
+EPOCH = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SEQ = re.compile(r"[0-9]{1,19}")
+MAX_SEQ = 2**63 - 1
+
+
+def new_epoch() -> str:
+    return secrets.token_urlsafe(9)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A reader's place in a stream: the last seq it saw, and the epoch that numbered it (None from a client
+    that sends a bare seq, as clients did before epochs)."""
+    seq: int
+    epoch: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.epoch}:{self.seq}" if self.epoch else str(self.seq)
+
+
+def parse_cursor(text: str) -> Cursor | None:
+    """`<epoch>:<seq>` or a bare `<seq>` (an SSE Last-Event-ID); None when it is neither."""
+    epoch, colon, seq = text.rpartition(":")
+    if not SEQ.fullmatch(seq) or int(seq) > MAX_SEQ or (colon and not EPOCH.fullmatch(epoch)):
+        return None
+    return Cursor(int(seq), epoch or None)
 
 
 @dataclass
 class Message:
+    epoch: str
     seq: int
     channel: str
     ts: str
@@ -35,7 +67,8 @@ class Message:
     def sse_frame(self) -> str:
         """The Server-Sent Events frame, encoded on first use and shared by every stream."""
         if self._frame is None:
-            self._frame = f"id: {self.seq}\nevent: {self.channel}\ndata: {json.dumps(self.payload(), default=str)}\n\n"
+            data = json.dumps(self.payload(), default=str)
+            self._frame = f"id: {self.epoch}:{self.seq}\nevent: {self.channel}\ndata: {data}\n\n"
         return self._frame
 
 
@@ -51,8 +84,9 @@ class EventHub:
     """A monotonic sequence, a replay buffer bounded in size and age, and a wake-up for readers."""
 
     def __init__(self, buffer_size: int = 10_000, max_age: float = 300.0, max_items: int = 200,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, epoch: str | None = None) -> None:
         self.max_items, self.max_age, self._clock = max_items, max_age, clock
+        self.epoch = epoch or new_epoch()
         self._buffer: deque[Message] = deque(maxlen=buffer_size)
         self._seq = 0
         self._changed = threading.Condition()
@@ -75,7 +109,7 @@ class EventHub:
         now = self._clock()
         with self._changed:
             self._seq += 1
-            message = Message(self._seq, channel, datetime.fromtimestamp(now, UTC).isoformat(),
+            message = Message(self.epoch, self._seq, channel, datetime.fromtimestamp(now, UTC).isoformat(),
                               list(items[-self.max_items:]), total > self.max_items, now)
             self._buffer.append(message)
             self._drop_expired(now)
@@ -91,14 +125,27 @@ class EventHub:
         while self._buffer and now - self._buffer[0].created > self.max_age:
             self._buffer.popleft()
 
-    def since(self, seq: int) -> tuple[list[Message], bool]:
-        """Messages after `seq`, oldest first, and whether some after `seq` are gone (the reader must resync)."""
+    def since(self, seq: int, epoch: str | None = None) -> tuple[list[Message], bool]:
+        """Messages after `seq`, oldest first, and whether some after `seq` are gone (the reader must resync).
+
+        A cursor of another epoch is always gone; one without an epoch (an old client's) is trusted while
+        it fits this stream's numbering."""
         with self._changed:
-            if seq > self._seq:
-                return [], True  # a cursor from before a restart of this stream
+            if seq > self._seq or (epoch is not None and epoch != self.epoch):
+                return [], True
             oldest = self._buffer[0].seq if self._buffer else self._seq + 1
             # Sequence numbers are contiguous in the buffer, so the cursor's position is arithmetic.
             return list(islice(self._buffer, max(0, seq - oldest + 1), None)), seq < oldest - 1
+
+    def resync(self, cursor: Cursor, resume_at: int) -> dict:
+        """The `resync` body for a reader whose cursor cannot be served: it carries on from `resume_at`."""
+        if cursor.epoch is not None and cursor.epoch != self.epoch:
+            reason = f"the stream restarted: epoch {cursor.epoch} ended and epoch {self.epoch} numbers anew"
+        elif cursor.seq > self._seq:
+            reason = f"seq {cursor.seq} is ahead of this stream: it restarted (epoch {self.epoch})"
+        else:
+            reason = f"messages after seq {cursor.seq} are no longer buffered"
+        return {"reason": reason, "epoch": self.epoch, "seq": resume_at}
 
     def wake(self) -> None:
         """Wake the readers waiting in `wait`, e.g. to serve a request that is not a new message."""

@@ -3,42 +3,47 @@ import json
 import time
 from collections.abc import Iterator
 
-from services.realtime.hub import EventHub
+from services.realtime.hub import Cursor, EventHub
 from services.realtime.presence import Presence
 
 RETRY_MS = 3000
 
 
-def sse_frames(hub: EventHub, presence: Presence, channels: tuple[str, ...], since: int | None,
+def sse_frames(hub: EventHub, presence: Presence, channels: tuple[str, ...], since: Cursor | None,
                heartbeat: float) -> Iterator[str]:
-    """Replay after `since` (or start live), then follow; ends when the client goes (the server closes us)."""
+    """Replay after `since` (or start live), then follow; ends when the client goes (the server closes us).
+
+    Every frame that moves the client's place carries `id: <epoch>:<seq>`, so a browser's own reconnect
+    resumes exactly, even across a restart of the stream; a live start says where it starts in the first
+    frame (an id alone fires no event).
+    """
     wanted = set(channels)
-    cursor = hub.latest_seq if since is None else since
+    cursor = Cursor(hub.latest_seq, hub.epoch) if since is None else since
     presence.open_stream(channels)
     try:
-        yield f"retry: {RETRY_MS}\n: connected at seq {hub.latest_seq}\n\n"
+        yield f"retry: {RETRY_MS}\n" + (f"id: {cursor}\n\n" if since is None else "\n")
         last_sent = time.monotonic()
         while True:
-            messages, missing = hub.since(cursor)
+            messages, missing = hub.since(cursor.seq, cursor.epoch)
             if missing:
-                yield resync_frame(cursor, hub.latest_seq)
-                cursor, last_sent = hub.latest_seq, time.monotonic()
+                latest = hub.latest_seq
+                yield resync_frame(hub.resync(cursor, latest))
+                cursor, last_sent = Cursor(latest, hub.epoch), time.monotonic()
                 continue
             if messages:
-                cursor = messages[-1].seq
+                cursor = Cursor(messages[-1].seq, hub.epoch)
                 chunk = "".join(message.sse_frame() for message in messages if message.channel in wanted)
                 if chunk:
                     yield chunk
                     last_sent = time.monotonic()
             # Other channels' traffic wakes us too, so the heartbeat is due on silence towards this client.
             silence = time.monotonic() - last_sent
-            if silence >= heartbeat or not hub.wait(cursor, heartbeat - silence):
+            if silence >= heartbeat or not hub.wait(cursor.seq, heartbeat - silence):
                 yield ": heartbeat\n\n"
                 last_sent = time.monotonic()
     finally:
         presence.close_stream(channels)
 
 
-def resync_frame(cursor: int, latest: int) -> str:
-    data = json.dumps({"reason": f"messages after seq {cursor} are no longer buffered", "seq": latest})
-    return f"event: resync\ndata: {data}\n\n"
+def resync_frame(body: dict) -> str:
+    return f"id: {body['epoch']}:{body['seq']}\nevent: resync\ndata: {json.dumps(body)}\n\n"

@@ -1,4 +1,6 @@
 """The /admin Socket.IO namespace through Flask-SocketIO's test client (the fan-out round is run by hand)."""
+import logging
+
 import pytest
 
 from extensions import socketio
@@ -42,9 +44,10 @@ def test_anonymous_connections_are_refused(app, client):
     assert not connect(app, client).is_connected(NAMESPACE)
 
 
-def test_status_on_connect_and_after_each_join_and_leave(admin_socket):
+def test_status_on_connect_and_after_each_join_and_leave(app, admin_socket):
     [status] = events(admin_socket, "status")
     assert status["user"] == "admin" and status["role"] == "admin" and status["rooms"] == []
+    assert status["epoch"] == app.extensions["runtime"].hub.epoch and status["seq"] == 0
     admin_socket.emit("join_admin_room", namespace=NAMESPACE)
     admin_socket.emit("join_room", {"room": "transactions"}, namespace=NAMESPACE)
     admin_socket.emit("leave_room", {"room": "transactions"}, namespace=NAMESPACE)
@@ -53,12 +56,38 @@ def test_status_on_connect_and_after_each_join_and_leave(admin_socket):
         ["admin"], ["admin", "transactions"], ["admin"], []]
 
 
-@pytest.mark.parametrize("payload", [{"room": "secrets"}, {"room": "admin"}, {}, "transactions", None])
-def test_unknown_rooms_get_an_error(admin_socket, payload):
+@pytest.mark.parametrize("event", ["join_room", "leave_room"])
+@pytest.mark.parametrize("payload, code, names", [
+    ({"room": "secrets"}, "unknown_room", "'secrets'"), ({"room": "admin"}, "unknown_room", "'admin'"),
+    ({"room": "x" * 500_000}, "unknown_room", "'xxxxxxxxxxxx...xxxxxxxxxxxxx'"),
+    ({}, "bad_payload", '{"room": "<name>"}'), ("transactions", "bad_payload", "'transactions'"),
+    (None, "bad_payload", "None"), ({"room": 5}, "bad_payload", "{'room': 5}"),
+    ({"room": ["metrics"]}, "bad_payload", "{'room': ['metrics']}"), ({"room": {"a": 1}}, "bad_payload", "{'room': {'a': 1}}"),
+    ([1] * 10_000, "bad_payload", "[1, 1, 1, 1, 1, 1, ...]")])
+def test_wrong_or_unknown_rooms_get_an_error_naming_what_is_wrong(admin_socket, event, payload, code, names):
     admin_socket.get_received(NAMESPACE)
-    admin_socket.emit("join_room", payload, namespace=NAMESPACE)
+    admin_socket.emit(event, payload, namespace=NAMESPACE)
+    [error] = admin_socket.get_received(NAMESPACE)
+    assert error["name"] == "error" and error["args"][0]["code"] == code
+    assert names in error["args"][0]["message"] and len(error["args"][0]["message"]) < 200
+
+
+@pytest.mark.parametrize("event", ["join_room", "resume", "ping", "join_admin_room"])
+def test_more_than_one_payload_is_an_error_not_a_traceback(admin_socket, event, caplog):
+    admin_socket.get_received(NAMESPACE)
+    with caplog.at_level(logging.WARNING):
+        admin_socket.emit(event, {"room": "metrics"}, {"extra": 1}, namespace=NAMESPACE)
+    [error] = admin_socket.get_received(NAMESPACE)
+    assert error["args"][0] == {"code": "bad_payload", "message": f"{event} takes one payload, not 2"}
+    assert caplog.records == []
+
+
+def test_unknown_events_get_an_error_listing_the_known_ones(admin_socket):
+    admin_socket.get_received(NAMESPACE)
+    admin_socket.emit("subscribe", {"room": "metrics"}, namespace=NAMESPACE)
     [error] = events(admin_socket, "error")
-    assert error["code"] == "unknown_room"
+    assert error["code"] == "unknown_event" and "'subscribe'" in error["message"]
+    assert "join_room" in error["message"] and "resume" in error["message"]
 
 
 def test_rooms_are_isolated(app, admin_socket, viewer_socket, send):
@@ -101,10 +130,10 @@ def test_request_live_update_answers_this_client_only(app, admin_socket, viewer_
     assert viewer_socket.get_received(NAMESPACE) == []
 
 
-def test_ping_answers_pong(admin_socket):
+def test_ping_answers_pong(app, admin_socket):
     admin_socket.emit("ping", namespace=NAMESPACE)
     [pong] = events(admin_socket, "pong")
-    assert "server_time" in pong and "seq" in pong
+    assert "server_time" in pong and "seq" in pong and pong["epoch"] == app.extensions["runtime"].hub.epoch
 
 
 def test_resume_replays_then_joins(app, admin_socket, send):
@@ -123,11 +152,39 @@ def test_resume_replays_then_joins(app, admin_socket, send):
     assert [payload["items"][0]["id"] for payload in events(admin_socket, "transaction")] == ["live"]
 
 
-@pytest.mark.parametrize("payload", [{}, {"since": "3"}, {"since": -1}, {"since": 0, "rooms": ["nope"]},
-                                     {"since": 0, "rooms": "transactions"}])
-def test_bad_resume_payloads_get_an_error(admin_socket, payload):
+def test_resume_of_the_same_epoch_replays_and_of_another_epoch_resyncs(app, admin_socket, send):
+    hub = app.extensions["runtime"].hub
+    sale = {"id": "e0", "amount": "1", "currency": "USD", "status": "completed", "user_id": "u"}
+    send({"transactions": [sale]})
+    fan_out(app)
+    admin_socket.get_received(NAMESPACE)
+    admin_socket.emit("resume", {"since": 0, "epoch": hub.epoch, "rooms": ["transactions"]}, namespace=NAMESPACE)
+    fan_out(app)
+    assert [payload["items"][0]["id"] for payload in events(admin_socket, "transaction")] == ["e0"]
+    # The same seq from a process before a restart: its numbering means nothing here.
+    admin_socket.emit("resume", {"since": 0, "epoch": "before-restart", "rooms": ["transactions"]}, namespace=NAMESPACE)
+    fan_out(app)
+    [resync] = [(packet["name"], packet["args"][0]) for packet in admin_socket.get_received(NAMESPACE)]
+    assert resync[0] == "resync" and (resync[1]["epoch"], resync[1]["seq"]) == (hub.epoch, hub.latest_seq)
+
+
+@pytest.mark.parametrize("payload, code, names", [
+    ({}, "bad_payload", "since"), ({"since": "3"}, "bad_payload", "since"), ({"since": -1}, "bad_payload", "since"),
+    ({"since": True}, "bad_payload", "since"), ({"since": 2**63}, "bad_payload", "since"),
+    ({"since": 1.5}, "bad_payload", "since"), ("resume", "bad_payload", '"since"'), (None, "bad_payload", '"since"'),
+    ({"since": 0, "epoch": 5}, "bad_payload", "epoch"), ({"since": 0, "epoch": "a:b"}, "bad_payload", "epoch"),
+    ({"since": 0, "epoch": "e" * 100_000}, "bad_payload", "epoch"),
+    ({"since": 0, "rooms": ["nope"]}, "unknown_room", "'nope'"), ({"since": 0, "rooms": "transactions"}, "bad_payload", "rooms"),
+    ({"since": 0, "rooms": [["metrics"]]}, "bad_payload", "rooms"), ({"since": 0, "rooms": [{}]}, "bad_payload", "rooms"),
+    ({"since": 0, "rooms": ["metrics"] * 10_000 + ["x" * 100_000]}, "unknown_room", "'xxxxxxxxxxxx...xxxxxxxxxxxxx'")])
+def test_bad_resume_payloads_get_an_error_naming_what_is_wrong(app, admin_socket, payload, code, names):
+    admin_socket.get_received(NAMESPACE)
     admin_socket.emit("resume", payload, namespace=NAMESPACE)
-    assert events(admin_socket, "error")[0]["code"] in ("bad_payload", "unknown_room")
+    fan_out(app)
+    [error] = admin_socket.get_received(NAMESPACE)
+    assert error["name"] == "error" and error["args"][0]["code"] == code
+    assert names in error["args"][0]["message"] and len(error["args"][0]["message"]) < 200
+    assert app.extensions["runtime"].fanout.resumes == []
 
 
 def test_disconnect_forgets_the_client(app, admin_socket):

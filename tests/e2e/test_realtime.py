@@ -132,7 +132,9 @@ def test_sse_stream_has_ids_events_and_heartbeats(server, admin_session):
     assert frames[0]["retry"] == "3000"
     [frame] = [f for f in frames if f.get("event") == "transaction"]
     data = json.loads(frame["data"])
-    assert int(frame["id"]) == data["seq"] and data["items"][0]["id"] == "sse-1"
+    epoch, seq = frame["id"].split(":")
+    assert int(seq) == data["seq"] and data["items"][0]["id"] == "sse-1"
+    assert frames[0]["id"].startswith(f"{epoch}:")  # a live start names its place, in the same epoch
 
 
 def test_sse_last_event_id_replays_exactly_once(server, admin_session):
@@ -141,12 +143,12 @@ def test_sse_last_event_id_replays_exactly_once(server, admin_session):
     first = SseReader(response)
     frames = first.read_until(lambda frames: any(f.get("event") == "transaction" for f in frames))
     first.close()
-    mark = int(next(f["id"] for f in frames if f.get("event") == "transaction"))
+    mark = next(f["id"] for f in frames if f.get("event") == "transaction")
 
     for n in range(3):
         ingest(server, {"transactions": [sale(f"gap-{n}")]})
     again = admin_session.get(server.url + "/admin/api/stream?channels=transaction", stream=True, timeout=10,
-                              headers={"Last-Event-ID": str(mark)})
+                              headers={"Last-Event-ID": mark})
     reader = SseReader(again)
     reader.read_until(lambda frames: sum(f.get("event") == "transaction" for f in frames) >= 3)
     ingest(server, {"transactions": [sale("gap-live")]})

@@ -121,7 +121,11 @@ const indicator = byId("connection");
 const realtime = new RealtimeClient({
   onEvent: onPush,
   onState: (state) => showConnection(indicator, state),
-  onResync: () => runAll(Object.keys(loaders)),
+  onResync: () => {
+    // Pushes missed in the gap (or lost with a restarted server's stream) are in the REST snapshots.
+    root.dataset.resyncs = String(Number(root.dataset.resyncs ?? 0) + 1);
+    runAll(Object.keys(loaders));
+  },
 });
 
 function poll(names) {

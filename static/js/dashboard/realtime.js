@@ -1,6 +1,8 @@
 // Live pushes over Socket.IO, or over Server-Sent Events when WebSocket is unavailable; callers only see
 // (event name, payload) in seq order, whichever transport carries them. Reconnects back off with jitter
-// and resume from the highest seq seen, so nothing is lost and nothing is applied twice.
+// and resume from the highest seq seen, so nothing is lost and nothing is applied twice. A seq counts
+// only in its stream's epoch: after a server restart a new stream numbers from 1 again, the server answers
+// the old cursor with resync, and its pushes are new however low their seqs.
 import { apiUrl } from "./api.js";
 
 export const CHANNELS = ["live_update", "metrics", "transaction", "activity", "alert", "notification"];
@@ -29,6 +31,7 @@ export class RealtimeClient {
     this.onState = onState;
     this.onResync = onResync;
     this.lastSeq = null;
+    this.epoch = null; // of the stream that numbered lastSeq; null until the server names it
     this.enabled = false;
     this.attempt = 0;
     this.generation = 0;
@@ -87,7 +90,8 @@ export class RealtimeClient {
   onWebSocketConnect(socket) {
     clearTimeout(this.timers.connect);
     if (this.subscribedOnce && this.lastSeq !== null) {
-      socket.emit("resume", { since: this.lastSeq, rooms: ["admin", ...ROOMS] });
+      const cursor = this.epoch === null ? { since: this.lastSeq } : { since: this.lastSeq, epoch: this.epoch };
+      socket.emit("resume", { ...cursor, rooms: ["admin", ...ROOMS] });
     } else {
       this.join(socket);
     }
@@ -103,7 +107,7 @@ export class RealtimeClient {
   openSse(generation, afterWebSocketFailed) {
     this.report("connecting", "sse");
     const params = { channels: CHANNELS.join(",") };
-    if (this.lastSeq !== null) params.last_event_id = this.lastSeq;
+    if (this.lastSeq !== null) params.last_event_id = this.epoch === null ? this.lastSeq : `${this.epoch}:${this.lastSeq}`;
     const source = new EventSource(apiUrl("stream", params));
     this.source = source;
     const current = () => generation === this.generation;
@@ -116,7 +120,7 @@ export class RealtimeClient {
     source.onerror = () => current() && this.scheduleReconnect();
     source.addEventListener("resync", (event) => current() && this.resync(parse(event.data)));
     for (const name of CHANNELS) {
-      source.addEventListener(name, (event) => current() && this.receive(name, parse(event.data)));
+      source.addEventListener(name, (event) => current() && this.receive(name, parse(event.data), epochOf(event.lastEventId)));
     }
   }
 
@@ -127,12 +131,21 @@ export class RealtimeClient {
   }
 
   noteStatus(status) {
-    // Before any push, the server's current seq is where a later resume should start.
-    if (this.lastSeq === null && Number.isInteger(status?.seq)) this.lastSeq = status.seq;
+    // Before any push, the server's current place is where a later resume should start. Once there is a
+    // cursor, status leaves it alone: a resume must name the epoch that numbered it, not the server's.
+    if (this.lastSeq === null && Number.isInteger(status?.seq)) {
+      this.lastSeq = status.seq;
+      this.epoch = status.epoch ?? null;
+    }
   }
 
-  receive(name, payload) {
+  receive(name, payload, epoch = null) {
     if (!this.enabled || !payload) return;
+    if (epoch !== null && epoch !== this.epoch) {
+      // Seqs of another stream say nothing about what was seen: start counting in this one.
+      this.epoch = epoch;
+      this.lastSeq = null;
+    }
     if (Number.isInteger(payload.seq)) {
       if (this.lastSeq !== null && payload.seq <= this.lastSeq) return;
       this.lastSeq = payload.seq;
@@ -141,8 +154,10 @@ export class RealtimeClient {
   }
 
   resync(body) {
-    // The server skips what it no longer holds and carries on from body.seq (rooms stay joined).
-    if (Number.isInteger(body?.seq)) this.lastSeq = Math.max(this.lastSeq ?? 0, body.seq);
+    // The server skips what it no longer holds and carries on from body.seq (rooms stay joined), in the
+    // numbering of body.epoch: after a restart that seq is below the old cursor, and pushes above it are new.
+    if (Number.isInteger(body?.seq)) this.lastSeq = body.seq;
+    if (typeof body?.epoch === "string") this.epoch = body.epoch;
     this.onResync(body?.reason ?? "resync");
   }
 
@@ -173,6 +188,12 @@ export class RealtimeClient {
   report(state, transport, retryInMs = null) {
     this.onState({ state, transport, retryInMs, lastSeq: this.lastSeq });
   }
+}
+
+/** The epoch part of an SSE event id, `<epoch>:<seq>`; null for a bare seq. */
+function epochOf(eventId) {
+  const colon = eventId ? eventId.lastIndexOf(":") : -1;
+  return colon > 0 ? eventId.slice(0, colon) : null;
 }
 
 function parse(text) {
