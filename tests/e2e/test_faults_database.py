@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
+from tests.conftest import csrf_token_in
 from tests.e2e.faults import assert_no_traceback, assert_stored_exactly, batch, post, timed
 from tests.e2e.test_ingest_server import create_api_key
 from tests.servers import LIVE_ADMIN, login_session
@@ -96,7 +97,18 @@ def outage_answers(server, admin, key: str, last_good: dict) -> dict:
     assert_unavailable(uncached)
     page = admin.get(server.url + "/admin/dashboard", timeout=15)
     assert page.status_code == 200 and page.url.endswith("/admin/dashboard")
+    assert_login_unavailable(server)
     return refused
+
+
+def assert_login_unavailable(server) -> None:
+    """A new login needs the database: the form answers an HTML 503 with Retry-After, not a 500."""
+    visitor = requests.Session()
+    token = csrf_token_in(visitor.get(server.url + "/login", timeout=15).text)
+    response = visitor.post(server.url + "/login", data={"username": LIVE_ADMIN[0], "password": LIVE_ADMIN[1],
+                                                         "csrf_token": token}, timeout=15)
+    assert response.status_code == 503 and "text/html" in response.headers["Content-Type"], response.text[:300]
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 def while_probing(server, call) -> tuple[tuple[float, object], float]:
