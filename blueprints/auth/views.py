@@ -6,6 +6,7 @@ from flask_login import current_user, login_user, logout_user
 from blueprints.audit_trail import record_event
 from blueprints.auth import bp
 from blueprints.auth.forms import LoginForm, LogoutForm
+from blueprints.http import storable
 from extensions import db, limiter
 from services.accounts import users
 
@@ -53,9 +54,11 @@ def login():
             flash("The form expired; please try again.", "error")
             return render_template("auth/login.html", form=form), 400
         return refuse_login(form)
-    user = users.authenticate(db.session, form.username.data, form.password.data)
+    username = form.username.data
+    # No account name holds a NUL, and PostgreSQL refuses to even compare one: such a name simply fails.
+    user = users.authenticate(db.session, username, form.password.data) if storable(username) else None
     if user is None:
-        record_event("login.failed", actor=form.username.data[:80])
+        record_event("login.failed", actor=username.replace("\x00", "\ufffd")[:80])
         return refuse_login(form)
     login_user(user, remember=form.remember.data)
     record_event("login")
