@@ -1,7 +1,8 @@
 """One answer for "the database is unavailable or busy", whichever view or hook met it: 503 with Retry-After.
 
-Nothing was committed when one of these errors escapes a view (ingest answers 202 only after its commit), so
-a sender may send the same batch again after Retry-After; repeated ids are stored once.
+Ingest answers 202 only after its commit, so a 503 means the batch was not stored, or, when the connection
+died during the commit itself, perhaps was: either way the sender sends it again after Retry-After, and
+repeated ids are stored once.
 """
 import logging
 import math
