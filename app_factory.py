@@ -8,7 +8,7 @@ from blueprints.commands import register_commands
 from blueprints.database_errors import register_database_errors
 from blueprints.flask_internals import RoutedRequest
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers
-from blueprints.stream.sockets import NAMESPACE, evict, unsent_packets
+from blueprints.stream.sockets import NAMESPACE, evict, unsent
 from config import INSTANCE_DIR, Config, resolve_secret_key
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
@@ -66,7 +66,7 @@ def register_realtime(app: Flask) -> None:
     services.fanout = Fanout(
         services.hub, services.presence, emit=partial(socketio.emit, namespace=NAMESPACE),
         enter_room=lambda sid, room: socketio.server.enter_room(sid, room, namespace=NAMESPACE), sleep=socketio.sleep,
-        backlog=unsent_packets, evict=evict)
+        backlog=unsent, evict=evict)
 
 
 @login_manager.user_loader

@@ -17,6 +17,7 @@ from blueprints.stream import bp
 from database import utcnow
 from extensions import socketio
 from services.realtime import engineio_internals, websocket_transport
+from services.realtime.fanout import NO_BACKLOG, Backlog
 from services.realtime.hub import EPOCH, MAX_SEQ, Cursor
 from services.realtime.presence import ROOMS
 
@@ -26,10 +27,10 @@ JOINABLE = tuple(room for room in ROOMS if room != "admin")
 CLIENT_EVENTS: list[str] = []  # filled by @on
 
 
-def unsent_packets(sid: str) -> int:
-    """How many packets the client has not taken yet."""
+def unsent(sid: str) -> Backlog:
+    """What the client has not taken yet."""
     engine_socket = engineio_internals.engine_socket(socketio.server, sid, NAMESPACE)
-    return websocket_transport.unsent_packets(engine_socket) if engine_socket is not None else 0
+    return websocket_transport.unsent(engine_socket) if engine_socket is not None else NO_BACKLOG
 
 
 def evict(sid: str) -> None:
@@ -69,26 +70,18 @@ def on(event: str):
     return register
 
 
+def answer_unreadable(sid: str | None, error: Exception) -> None:
+    """A packet python-socketio could not read: the client gets an `error` and the log one line."""
+    problem = f"{type(error).__name__}: {str(error)[:100]}"
+    log.warning("unreadable Socket.IO packet from %s (%s)", sid, problem)
+    if sid is not None:
+        socketio.emit("error", {"code": "bad_packet", "message": f"not a Socket.IO packet this server reads ({problem})"},
+                      to=sid, namespace=NAMESPACE)
+
+
 @bp.record_once
 def guard_packets(_state) -> None:
-    """python-socketio answers a packet it cannot decode or dispatch (bad JSON, nesting too deep, an integer
-    too long, an event that is not a named list) with nothing but a traceback in the log; here the client
-    gets an `error` and the log one line."""
-    server = socketio.server
-    dispatch = server.eio.handlers["message"]
-
-    def dispatch_checked(eio_sid, data):
-        try:
-            dispatch(eio_sid, data)
-        except (ValueError, LookupError, TypeError, RecursionError) as error:
-            problem = f"{type(error).__name__}: {str(error)[:100]}"
-            log.warning("unreadable Socket.IO packet from %s (%s)", eio_sid, problem)
-            sid = server.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
-            if sid is not None:
-                server.emit("error", {"code": "bad_packet", "message": f"not a Socket.IO packet this server reads ({problem})"},
-                            to=sid, namespace=NAMESPACE)
-
-    server.eio.on("message", dispatch_checked)
+    engineio_internals.guard_messages(socketio.server, NAMESPACE, answer_unreadable)
 
 
 @socketio.on("connect", namespace=NAMESPACE)

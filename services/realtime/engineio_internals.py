@@ -8,6 +8,9 @@ the Socket's own state (its queue, `closing`, `last_ping`, ...) and fire events 
 check a release before it installs. `engine_socket` finds a Socket.IO client's Engine.IO socket, which
 python-socketio offers no public way to do.
 """
+import logging
+from collections.abc import Callable
+
 import engineio
 from engineio import exceptions, packet
 from engineio import socket as engineio_socket
@@ -24,6 +27,7 @@ REQUIRED = {
                "max_http_buffer_size", "reason"),
     "Server.reason": ("SERVER_DISCONNECT", "TRANSPORT_CLOSE"),
 }
+log = logging.getLogger(__name__)
 Socket = engineio_socket.Socket
 upstream = {name: getattr(Socket, name) for name in REPLACED if hasattr(Socket, name)}
 transport: dict = {}  # what patch_socket was given: the FrameWriter class, and the PingClock of a server
@@ -56,6 +60,22 @@ def engine_socket(socketio_server, sid: str, namespace: str):
         return socketio_server.eio.sockets[socketio_server.manager.eio_sid_from_sid(sid, namespace)]
     except KeyError:
         return None
+
+
+def guard_messages(socketio_server, namespace: str, on_unreadable: Callable[[str | None, Exception], None]) -> None:
+    """Route a packet python-socketio cannot decode or dispatch to `on_unreadable(sid, error)`: unguarded, bad
+    JSON, nesting too deep, an integer too long or an event that is not a named list leave only a traceback."""
+    # python-socketio registers its packet handler in the engine server's private `handlers`; replacing it
+    # through the public `on` keeps everything else as it is.
+    dispatch = socketio_server.eio.handlers["message"]
+
+    def dispatch_checked(eio_sid, data):
+        try:
+            dispatch(eio_sid, data)
+        except (ValueError, LookupError, TypeError, RecursionError) as error:
+            on_unreadable(socketio_server.manager.sid_from_eio_sid(eio_sid, namespace), error)
+
+    socketio_server.eio.on("message", dispatch_checked)
 
 
 def schedule_ping(self) -> None:
@@ -139,7 +159,12 @@ def websocket_handler(self, ws):  # noqa: C901 — upstream's shape, kept so a d
         if received is None:  # the client closed the connection
             break
         try:
-            self.receive(packet.Packet(encoded_packet=received))
+            decoded = packet.Packet(encoded_packet=received)
+        except ValueError as error:  # a client's garbage ends its connection; it is no fault of the server's
+            log.warning("%s: undecodable Engine.IO packet (%s), closing connection", self.sid, error)
+            break
+        try:
+            self.receive(decoded)
         except exceptions.UnknownPacketError:
             pass
         except exceptions.SocketIsClosedError:

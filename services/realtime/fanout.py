@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
+from typing import NamedTuple
 
 from services.realtime.hub import Cursor, EventHub, merged_payload
 from services.realtime.presence import ROOM_OF_CHANNEL, Presence
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.005
 
 
+class Backlog(NamedTuple):
+    """What a client has not taken yet: pushes, and their bytes where the transport knows them."""
+    packets: int
+    bytes: int
+
+
+NO_BACKLOG = Backlog(0, 0)
+# A client this far behind is dropped so that it resumes: the count bounds the replay it will ask for, the bytes
+# what one stalled client can hold in this process whatever the pushes carry (one push holds up to 200 items).
+MAX_BACKLOG = Backlog(packets=1000, bytes=8 * 2**20)
+
+
 @dataclass(frozen=True)
 class Resume:
     sid: str
@@ -32,8 +45,9 @@ class Resume:
 class Fanout:
     def __init__(self, hub: EventHub, presence: Presence, emit: Callable, enter_room: Callable[[str, str], None],
                  sleep: Callable[[float], None], coalesce_seconds: float = COALESCE_SECONDS,
-                 backlog: Callable[[str], int] = lambda sid: 0, evict: Callable[[str], None] = lambda sid: None,
-                 max_backlog: int = 1000, clock: Callable[[], float] = time.monotonic) -> None:
+                 backlog: Callable[[str], Backlog] = lambda sid: NO_BACKLOG,
+                 evict: Callable[[str], None] = lambda sid: None, max_backlog: Backlog = MAX_BACKLOG,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.hub, self.presence, self.emit, self.enter_room, self.sleep = hub, presence, emit, enter_room, sleep
         self.coalesce_seconds = coalesce_seconds
         self.backlog, self.evict, self.max_backlog, self.clock = backlog, evict, max_backlog, clock
@@ -66,11 +80,14 @@ class Fanout:
     def evict_slow_clients(self) -> list[str]:
         """Disconnect clients whose unsent backlog overflowed; they reconnect and resume (or are told to resync)."""
         self.backlogs_checked = self.clock()
-        slow = [sid for sid in self.presence.sids() if self.backlog(sid) > self.max_backlog]
-        for sid in slow:
-            log.warning("client %s fell %d pushes behind; disconnecting it so it resumes", sid, self.backlog(sid))
-            self.evict(sid)
-            self.presence.disconnect(sid)
+        slow = []
+        for sid in self.presence.sids():
+            behind = self.backlog(sid)
+            if behind.packets > self.max_backlog.packets or behind.bytes > self.max_backlog.bytes:
+                log.warning("client %s fell %d pushes (%d bytes) behind; disconnecting it so it resumes", sid, *behind)
+                self.evict(sid)
+                self.presence.disconnect(sid)
+                slow.append(sid)
         return slow
 
     def round(self) -> None:

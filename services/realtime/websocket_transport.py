@@ -22,6 +22,7 @@ from socket import SHUT_RDWR, SHUT_WR
 from engineio import packet
 
 from services.realtime import engineio_internals, eventlet_internals
+from services.realtime.fanout import Backlog
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,15 @@ def ping_clock_of(server) -> "PingClock":
     return clock
 
 
-def unsent_packets(engine_socket) -> int:
-    """Packets sent to a socket that its client has not taken yet (queued, or waiting for a full socket)."""
+def unsent(engine_socket) -> Backlog:
+    """What was sent to a socket that its client has not taken yet (queued, or waiting for a full socket).
+
+    The upstream transport queues packets before encoding them, so there only their number is known.
+    """
     frames = getattr(engine_socket, "frames", None)
-    return len(frames.backlog) if frames is not None else engine_socket.queue.qsize()
+    if frames is None:
+        return Backlog(engine_socket.queue.qsize(), 0)
+    return Backlog(len(frames.backlog), sum(map(len, frames.backlog)))
 
 
 def drop(engine_socket) -> None:

@@ -98,3 +98,15 @@ def test_a_packet_over_the_engineio_limit_closes_that_connection_only(server, se
         while True:
             sender.recv()
     still_served(neighbour)
+
+
+@pytest.mark.parametrize("frame", ["", "x"], ids=["empty frame", "not an Engine.IO packet"])
+def test_an_undecodable_engineio_frame_closes_that_connection_only(server, sender, neighbour, frame):
+    """Below Socket.IO, a frame that is no Engine.IO packet at all has nothing to answer: the connection ends,
+    logged as one line, without a traceback (the module's fixture checks the log)."""
+    sender.send(frame)
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        while True:
+            sender.recv()
+    still_served(neighbour)
+    assert "undecodable Engine.IO packet" in server.output()

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from services.realtime.fanout import Fanout
+from services.realtime.fanout import Backlog, Fanout
 from services.realtime.hub import Cursor, EventHub, merged_payload, parse_cursor
 from services.realtime.presence import Presence
 from services.realtime.streams import sse_frames
@@ -247,12 +247,14 @@ def test_pushes_of_one_round_leave_in_order_of_their_last_seq(fanout):
         ("transaction", 1, 3), ("metrics", 4, 4), ("activity", 2, 5)]
 
 
-def test_clients_whose_backlog_overflows_are_evicted_to_resume():
+def test_clients_whose_backlog_overflows_in_pushes_or_bytes_are_evicted_to_resume():
     hub, presence, clock = EventHub(), Presence(), FakeClock()
-    backlogs, evicted = {"fast": 3, "slow": 5000}, []
+    backlogs = {"fast": Backlog(3, 900), "many": Backlog(1001, 50_000), "big": Backlog(20, 2_000_001),
+                "at-limit": Backlog(1000, 2_000_000), "upstream": Backlog(999, 0)}
+    evicted = []
     for sid in backlogs:
         presence.join(sid, "transactions", seq=0)
     fan = Fanout(hub, presence, emit=lambda *a, **k: None, enter_room=lambda sid, room: None, sleep=lambda _: None,
-                 backlog=backlogs.get, evict=evicted.append, max_backlog=1000, clock=clock)
-    assert fan.evict_slow_clients() == ["slow"]
-    assert evicted == ["slow"] and presence.sids() == ["fast"]
+                 backlog=backlogs.get, evict=evicted.append, max_backlog=Backlog(1000, 2_000_000), clock=clock)
+    assert sorted(fan.evict_slow_clients()) == ["big", "many"]
+    assert sorted(evicted) == ["big", "many"] and sorted(presence.sids()) == ["at-limit", "fast", "upstream"]
