@@ -1,4 +1,7 @@
-"""Engine and session wiring, and the typed models (SQLAlchemy 2.x)."""
+"""Engine and session wiring, and the typed models (SQLAlchemy 2.x).
+
+Longer than our other modules on purpose: the whole schema stands in one file, every table beside its indexes and
+constraints, so that a migration (migrations/versions/) is reviewed against one place."""
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -89,7 +92,7 @@ def _connect_psycopg(_dialect, _record, cargs, cparams, timeout: float | None):
     if timeout is not None:
         cparams.setdefault("connect_timeout", CONNECT_TIMEOUT)
         cparams["options"] = f"{cparams.get('options', '')} -c statement_timeout={round(timeout * 1000)}".strip()
-    from database_waits import BoundedConnection  # psycopg is imported only where PostgreSQL is used
+    from services.runtime.psycopg_internals import BoundedConnection  # psycopg is imported only where PostgreSQL is used
 
     connection = BoundedConnection.connect(*cargs, **cparams)
     # A second more than the statement timeout, so that a slow statement is ended by the server, which keeps

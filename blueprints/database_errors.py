@@ -7,7 +7,6 @@ repeated ids are stored once.
 import logging
 import math
 
-import sqlalchemy.exc
 from flask import Flask, make_response, render_template, request
 
 from blueprints.http import json_error, runtime, wants_json
@@ -16,8 +15,7 @@ from services.cache.circuit_breaker import CircuitOpenError
 from services.runtime.process import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
-# A pool that has no connection to give within its timeout is as unavailable as a database that refuses one.
-UNAVAILABLE = (CircuitOpenError, sqlalchemy.exc.TimeoutError, *DATABASE_FAILURES)
+UNAVAILABLE = (CircuitOpenError, *DATABASE_FAILURES)
 MESSAGE = "the database is unavailable or busy; retry after the number of seconds in Retry-After"
 
 

@@ -27,7 +27,7 @@ def host_history():
 @bp.get("/health")
 def health_status():
     services = runtime()
-    components = {"database": health.check_database(db.session),
+    components = {"database": health.check_database(db.session, services.breaker),
                   "cache": {"status": "ok", **services.cache.stats()["totals"]},
                   "realtime": health.check_realtime(services),
                   "message_queue": services.cache.get_or_compute("health", "message_queue", lambda: (
@@ -71,4 +71,4 @@ def performance_stats():
 
 @bp.get("/openapi.json")
 def openapi_document():
-    return jsonify(spec.document())
+    return jsonify(spec.document(current_app.config["MAX_CONTENT_LENGTH"]))

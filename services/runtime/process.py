@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from services.cache.circuit_breaker import CircuitBreaker
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 # Hub channel of each ingested kind; the real-time layer turns channels into Socket.IO events and SSE.
 INGEST_CHANNELS = {"transactions": "transaction", "activities": "activity", "metrics": "metric"}
-DATABASE_FAILURES = (OperationalError, InterfaceError, TimeoutError)
+# A pool that has no connection to give within its timeout is as unavailable as a database that refuses one.
+DATABASE_FAILURES = (OperationalError, InterfaceError, PoolTimeout, TimeoutError)
 
 
 @dataclass
