@@ -22,16 +22,20 @@ if __name__ == "__main__":
 
         monkey.patch_all()
 
-import gc  # noqa: E402
-import sys  # noqa: E402
+import gc
+import sys
 
-from app_factory import create_app, start_background_work  # noqa: E402
-from extensions import db, socketio  # noqa: E402
+from app_factory import create_app, start_background_work
+from config import SettingError
+from extensions import db, socketio
 from services.accounts import users
 from services.realtime import eventlet_internals, websocket_transport
 from services.runtime import migrations
 
-app = create_app()
+try:
+    app = create_app()
+except SettingError as error:  # a misconfiguration deserves its message, not a traceback
+    sys.exit(f"Pulseboard cannot start: {error}")
 
 
 def prepare_server(async_mode: str, max_connections: int, websocket_transport_choice: str) -> dict:

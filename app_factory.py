@@ -9,12 +9,13 @@ from blueprints.database_errors import register_database_errors
 from blueprints.flask_internals import RoutedRequest
 from blueprints.http import SecureWhenHttpsSessionInterface, register_error_handlers
 from blueprints.stream.sockets import NAMESPACE, evict, unsent
-from config import INSTANCE_DIR, Config, resolve_secret_key
+from config import INSTANCE_DIR, Config, check_choice, resolve_secret_key
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
 from services.cache.circuit_breaker import CircuitOpenError, read_through
 from services.demo.traffic import DemoTraffic
+from services.realtime import websocket_transport
 from services.realtime.broadcaster import LiveBroadcaster
 from services.realtime.fanout import Fanout
 from services.runtime.jobs import Job, JobRunner, standard_jobs
@@ -27,6 +28,7 @@ def create_app(config_class: type = Config) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config_class)
     app.config["SECRET_KEY"] = resolve_secret_key(app.config["SECRET_KEY"], app.config["HOST"], INSTANCE_DIR)
+    check_choice("WEBSOCKET_TRANSPORT", app.config["WEBSOCKET_TRANSPORT"], websocket_transport.CHOICES)
     register_runtime(app)
     register_extensions(app)
     register_realtime(app)

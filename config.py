@@ -37,8 +37,17 @@ def database_url() -> str:
     return url
 
 
-class SecretKeyMissing(RuntimeError):
+class SettingError(RuntimeError):
+    """A setting the server cannot start with; app.py prints the message and exits, without a traceback."""
+
+
+class SecretKeyMissing(SettingError):
     """A production start with no SECRET_KEY configured and none kept in the instance folder."""
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingError(f"{name} must be {' or '.join(allowed)}, not {value!r}")
 
 
 def resolve_secret_key(configured: str | None, host: str, instance_dir: Path) -> str:

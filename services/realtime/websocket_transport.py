@@ -27,6 +27,7 @@ from services.realtime.fanout import Backlog
 log = logging.getLogger(__name__)
 
 FAST, UPSTREAM = "fast", "upstream"  # the values of WEBSOCKET_TRANSPORT
+CHOICES = (FAST, UPSTREAM)
 LIBRARIES = (engineio_internals, eventlet_internals)  # each: PACKAGE, VERIFIED_VERSION, REQUIRED, probes()
 DRAIN_CHUNK_BYTES = 64 * 1024  # whole frames per write while a backlog drains; eventlet's own frames fit between
 clocks: dict = {}  # engine.io server -> its PingClock
@@ -38,7 +39,7 @@ def install(choice: str = FAST) -> bool:
     `choice` is WEBSOCKET_TRANSPORT. With "fast", libraries other than those this transport was verified
     with make it stand aside, with one warning that says why.
     """
-    if choice not in (FAST, UPSTREAM):
+    if choice not in CHOICES:
         raise ValueError(f"WEBSOCKET_TRANSPORT must be {FAST} or {UPSTREAM}, not {choice!r}")
     if choice == UPSTREAM:
         log.info("WEBSOCKET_TRANSPORT=upstream: WebSockets run on python-engineio's own transport")
