@@ -1,10 +1,6 @@
 """The input rules on PostgreSQL, which refuses what SQLite stores quietly: NUL in text (a driver error, so a
 500, had it reached the database) and integers beyond a column's type (INTEGER is 32-bit there)."""
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from app_factory import create_app
 from config import TestConfig
@@ -22,30 +18,20 @@ from tests.api.test_input_classes import (
     fill_path,
     read,
 )
-from tests.conftest import ADMIN, POSTGRES_ADMIN_URL, AuthActions, csrf_token_in, service_missing
+from tests.conftest import ADMIN, AuthActions, csrf_token_in, fresh_postgres_database
 
 
 @pytest.fixture(scope="module")
 def postgres_app():
     """One app on a fresh PostgreSQL database for the module: its tests send only input that must change nothing."""
-    name = f"pulseboard_input_{uuid.uuid4().hex[:12]}"
-    server = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as error:
-        server.dispose()
-        service_missing("PostgreSQL at " + POSTGRES_ADMIN_URL, error)
-    app = create_app(type("PostgresConfig", (TestConfig,), {"DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name}))
-    with app.app_context():
-        Base.metadata.create_all(db.engine)
-        users.create_user(db.session, *ADMIN, "admin", TestConfig.PASSWORD_HASH_METHOD)
-        db.session.commit()
-    yield app
-    db.engine.dispose()
-    with server.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
+    with fresh_postgres_database("pulseboard_input") as url:
+        app = create_app(type("PostgresConfig", (TestConfig,), {"DATABASE_URL": url}))
+        with app.app_context():
+            Base.metadata.create_all(db.engine)
+            users.create_user(db.session, *ADMIN, "admin", TestConfig.PASSWORD_HASH_METHOD)
+            db.session.commit()
+        yield app
+        db.engine.dispose()
 
 
 @pytest.fixture
