@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from services.demo.shop import daily_rhythm
 from services.demo.traffic import (
     KINDS,
     MAX_BATCH_ITEMS,
@@ -22,7 +23,6 @@ from services.demo.traffic import (
     RETRY_TRIES,
     DemoTraffic,
     batches,
-    daily_rhythm,
     item_count,
 )
 from services.ingest.event_schema import BatchError, check_batch_shape, parse_batch
