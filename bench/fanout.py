@@ -4,6 +4,9 @@ Pulseboard is `python app.py` (DEMO=0) with clients joined to room `notification
 cookie; a broadcast is `POST /admin/api/notifications`. The bare stack is bench/bare_socketio_app.py
 (a room emit from an HTTP endpoint). Both are timed from just before the HTTP request to each client's
 receipt, on the same clock, with the clients (bench/fanout_clients.py) in separate processes.
+
+Longer than our other modules: a trial's steps (connect, weigh CPU and memory, interleave broadcasts with the
+other target's, turn receipts into figures) all read and write one Trial's state, so they stay together.
 """
 import math
 import os

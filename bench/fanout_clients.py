@@ -10,6 +10,9 @@ Control, one JSON object a line: on stdout {"phase": "connected", ...} once ever
 failed, {"complete": k} once every joined client got mark k, {"phase": "done"} after the results file
 is written. The process writes its results and exits when stdin says "report" or closes, or at
 --max-seconds, whichever comes first.
+
+Longer than our other modules on purpose: it runs as a process of its own, and its Engine.IO/Socket.IO framing
+stays beside the one control loop that uses it.
 """
 import argparse
 import asyncio
