@@ -290,22 +290,34 @@ class RequestRollup(Base):
 
 
 class AlertRule(Base):
+    """One series, condition and timing (SPEC §9); services/alerts/rules.py validates every field."""
+
     __tablename__ = "alert_rules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(String(32))
     metric: Mapped[str] = mapped_column(String(200))
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)  # metric tags, or {"endpoint": ...}
+    group_by: Mapped[list[str]] = mapped_column(JSON, default=list)
     aggregation: Mapped[str] = mapped_column(String(16), default="avg")
     window_seconds: Mapped[int] = mapped_column(default=60)
     comparator: Mapped[str] = mapped_column(String(2))
     threshold: Mapped[float] = mapped_column(Float)
+    recovery_threshold: Mapped[float | None] = mapped_column(Float)
+    compare_offset_seconds: Mapped[int | None]
     for_seconds: Mapped[int] = mapped_column(default=0)
     keep_firing_for_seconds: Mapped[int] = mapped_column(default=0)
     severity: Mapped[str] = mapped_column(String(16), default="warning")
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What an instance with no points in the window, or whose evaluation failed, is: its own state or another.
+    nodata_state: Mapped[str] = mapped_column(String(16), default="nodata")
+    error_state: Mapped[str] = mapped_column(String(16), default="error")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Alert(Base):
