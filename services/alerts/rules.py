@@ -1,0 +1,271 @@
+"""Alert rules (SPEC §9): a rule body validated field by field, the rule as JSON, and which fields make its condition.
+
+Each limit is stated once, in the FIELDS table: `validated` enforces it and `body_schema` renders it for the OpenAPI
+document, so what the document promises is what the API accepts. Callers commit.
+"""
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from database import AlertRule
+from services.analytics.metric_queries import AGGREGATIONS
+from services.ingest.event_schema import MAX_METRIC_NAME, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, METRIC_NAME
+
+SOURCES = ("metric", "host", "endpoint", "business")
+# The series each built-in source offers; a `metric` rule names any custom metric (as ingest names them).
+SOURCE_METRICS = {
+    "host": ("cpu", "memory", "disk", "swap", "load", "net_sent", "net_recv", "disk_read", "disk_write",
+             "process_cpu", "process_rss"),
+    "endpoint": ("p95", "p99", "error_rate", "rps"),
+    "business": ("revenue", "failure_rate", "transactions_per_minute", "active_users"),
+}
+# The filter names each built-in source understands; a `metric` rule filters on any of its tags.
+SOURCE_FILTERS = {"host": ("host",), "endpoint": ("endpoint",), "business": ("currency",)}
+COMPARATORS = (">", ">=", "<", "<=")
+SEVERITIES = ("info", "warning", "critical")
+# What an instance with no points in its window (`nodata`) or a failed evaluation (`error`) counts as.
+NODATA_STATES = ("nodata", "firing", "ok")
+ERROR_STATES = ("error", "firing", "ok")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # Alertmanager's label names
+RESERVED_LABELS = ("alertname", "severity")  # every instance gets them from the rule's name and severity
+MAX_THRESHOLD = 1e15
+MAX_GROUP_BY = 8
+MAX_LABELS = 16
+MAX_ANNOTATIONS = 8
+MAX_ANNOTATION = 2000
+DAY = 86400
+REQUIRED = ("name", "source", "metric", "comparator", "threshold")
+# Changing any of these changes what the rule's instances measured: their state no longer holds.
+CONDITION_FIELDS = ("source", "metric", "filters", "group_by", "aggregation", "window_seconds", "comparator",
+                    "threshold", "recovery_threshold", "compare_offset_seconds")
+
+
+class RuleError(ValueError):
+    """A rule body that cannot make a valid rule; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Text:
+    max_length: int
+    pattern: re.Pattern | None = None
+    rule: str = ""
+
+    def read(self, name: str, value):
+        if not isinstance(value, str) or not value.strip() or len(value) > self.max_length:
+            raise RuleError(name, f"{name} must be 1 to {self.max_length} characters, not blank")
+        if self.pattern and not self.pattern.fullmatch(value):
+            raise RuleError(name, f"{name} must {self.rule}")
+        return value
+
+    def schema(self) -> dict:
+        pattern = self.pattern.pattern if self.pattern else r"\S"
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": pattern}
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple
+
+    def read(self, name: str, value):
+        if value not in self.options or isinstance(value, bool):
+            raise RuleError(name, f"{name} must be one of {', '.join(map(str, self.options))}")
+        return value
+
+    def schema(self) -> dict:
+        return {"enum": list(self.options)}
+
+
+@dataclass(frozen=True)
+class Number:
+    minimum: float
+    maximum: float
+    integer: bool = False
+
+    def read(self, name: str, value):
+        kind = int if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not self.minimum <= value <= self.maximum:
+            what = "an integer" if self.integer else "a number"
+            raise RuleError(name, f"{name} must be {what} from {self.minimum:g} to {self.maximum:g}")
+        return value if self.integer else float(value)  # NaN fails the range test above
+
+    def schema(self) -> dict:
+        return {"type": "integer" if self.integer else "number", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Names:
+    """A list of distinct tag names."""
+    max_items: int
+
+    def read(self, name: str, value):
+        if (not isinstance(value, list) or len(value) > self.max_items or len(set(map(str, value))) != len(value)
+                or not all(isinstance(tag, str) and 0 < len(tag) <= MAX_TAG_NAME for tag in value)):
+            raise RuleError(name, f"{name} must be at most {self.max_items} distinct names of 1 to {MAX_TAG_NAME} characters")
+        return value
+
+    def schema(self) -> dict:
+        return {"type": "array", "maxItems": self.max_items, "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_NAME}}
+
+
+@dataclass(frozen=True)
+class StringMap:
+    max_items: int
+    max_value: int
+    key_pattern: re.Pattern | None = None
+
+    def read(self, name: str, value):
+        if not isinstance(value, dict) or len(value) > self.max_items or not all(
+                self.key_ok(key) and isinstance(text, str) and len(text) <= self.max_value for key, text in value.items()):
+            raise RuleError(name, f"{name} must map at most {self.max_items} names to strings of at most "
+                                  f"{self.max_value} characters")
+        return value
+
+    def key_ok(self, key: str) -> bool:
+        return bool(self.key_pattern.fullmatch(key)) if self.key_pattern else 0 < len(key) <= MAX_TAG_NAME
+
+    def schema(self) -> dict:
+        names = {"pattern": self.key_pattern.pattern} if self.key_pattern else {"minLength": 1, "maxLength": MAX_TAG_NAME}
+        return {"type": "object", "maxProperties": self.max_items, "propertyNames": names,
+                "additionalProperties": {"type": "string", "maxLength": self.max_value}}
+
+
+@dataclass(frozen=True)
+class Flag:
+    def read(self, name: str, value):
+        if not isinstance(value, bool):
+            raise RuleError(name, f"{name} must be true or false")
+        return value
+
+    def schema(self) -> dict:
+        return {"type": "boolean"}
+
+
+FIELDS = {
+    "name": Text(120),
+    "source": Choice(SOURCES),
+    "metric": Text(MAX_METRIC_NAME, METRIC_NAME, "be a metric name: letters, digits, _ : . - (a letter, _ or : first)"),
+    "filters": StringMap(MAX_TAGS, MAX_TAG_VALUE),
+    "group_by": Names(MAX_GROUP_BY),
+    "aggregation": Choice(AGGREGATIONS),
+    "window_seconds": Number(10, 7 * DAY, integer=True),
+    "comparator": Choice(COMPARATORS),
+    "threshold": Number(-MAX_THRESHOLD, MAX_THRESHOLD),
+    "recovery_threshold": Number(-MAX_THRESHOLD, MAX_THRESHOLD),
+    "for_seconds": Number(0, DAY, integer=True),
+    "keep_firing_for_seconds": Number(0, DAY, integer=True),
+    "compare_offset_seconds": Number(60, 35 * DAY, integer=True),
+    "severity": Choice(SEVERITIES),
+    "labels": StringMap(MAX_LABELS, MAX_TAG_VALUE, LABEL_NAME),
+    "annotations": StringMap(MAX_ANNOTATIONS, MAX_ANNOTATION, LABEL_NAME),
+    "nodata_state": Choice(NODATA_STATES),
+    "error_state": Choice(ERROR_STATES),
+    "enabled": Flag(),
+}
+NULLABLE = ("recovery_threshold", "compare_offset_seconds")
+DEFAULTS = {"filters": {}, "group_by": [], "aggregation": "avg", "window_seconds": 60, "recovery_threshold": None,
+            "for_seconds": 0, "keep_firing_for_seconds": 0, "compare_offset_seconds": None, "severity": "warning",
+            "labels": {}, "annotations": {}, "nodata_state": "nodata", "error_state": "error", "enabled": True}
+
+
+def validated(body: dict, current: dict | None = None) -> dict:
+    """The fields of `body`, checked alone and then together with `current` (a PATCH's rule, as_dict), else RuleError.
+
+    Without `current` the body is a whole rule: REQUIRED fields must be there, the rest take DEFAULTS.
+    """
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise RuleError(unknown[0], f"{unknown[0]} is not a rule field; fields: {', '.join(FIELDS)}")
+    if current is None:
+        missing = [name for name in REQUIRED if body.get(name) is None]
+        if missing:
+            raise RuleError(missing[0], f"{missing[0]} is required")
+    changes = {name: read_field(name, value) for name, value in body.items()}
+    check_together((current or DEFAULTS) | changes)
+    return changes if current is not None else DEFAULTS | changes
+
+
+def read_field(name: str, value):
+    if value is None:
+        if name in NULLABLE:
+            return None
+        raise RuleError(name, f"{name} cannot be null")
+    return FIELDS[name].read(name, value)
+
+
+def check_together(rule: dict) -> None:
+    """The rules between fields: the metric and filters its source offers, and a recovery on the clearing side."""
+    source = rule["source"]
+    if source in SOURCE_METRICS and rule["metric"] not in SOURCE_METRICS[source]:
+        raise RuleError("metric", f"a {source} rule's metric is one of {', '.join(SOURCE_METRICS[source])}")
+    unknown_filters = sorted(set(rule["filters"]) - set(SOURCE_FILTERS.get(source, rule["filters"])))
+    if unknown_filters:
+        raise RuleError("filters", f"a {source} rule filters only on {', '.join(SOURCE_FILTERS[source])}")
+    if rule["group_by"] and source != "metric":
+        raise RuleError("group_by", "only metric rules group by tags")
+    if set(rule["labels"]) & set(RESERVED_LABELS):
+        raise RuleError("labels", f"{' and '.join(RESERVED_LABELS)} come from the rule's name and severity")
+    recovery = rule["recovery_threshold"]
+    if recovery is not None and (recovery > rule["threshold"] if rule["comparator"].startswith(">")
+                                 else recovery < rule["threshold"]):
+        side = "at most" if rule["comparator"].startswith(">") else "at least"
+        raise RuleError("recovery_threshold", f"with {rule['comparator']}, recovery_threshold must be {side} the threshold")
+    offset = rule["compare_offset_seconds"]
+    if offset is not None and offset < rule["window_seconds"]:
+        raise RuleError("compare_offset_seconds", "compare_offset_seconds must be at least window_seconds")
+
+
+def condition_changes(rule: AlertRule, changes: dict) -> list[str]:
+    """The CONDITION_FIELDS a change alters: the rule's instances then measured something else and start afresh."""
+    return [name for name in CONDITION_FIELDS if name in changes and changes[name] != getattr(rule, name)]
+
+
+def create_rule(session: Session, body: dict, created_by: str) -> AlertRule:
+    rule = AlertRule(**validated(body), created_by=created_by)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def update_rule(session: Session, rule: AlertRule, body: dict) -> list[str]:
+    """Apply a partial body; returns the condition fields it changed (see condition_changes)."""
+    if not body:
+        raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
+    changes = validated(body, as_dict(rule))
+    altered = condition_changes(rule, changes)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    session.flush()
+    return altered
+
+
+def list_rules(session: Session) -> list[AlertRule]:
+    return list(session.scalars(select(AlertRule).order_by(AlertRule.id)))
+
+
+def stamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def as_dict(rule: AlertRule) -> dict:
+    return {"id": rule.id, **{name: getattr(rule, name) for name in FIELDS}, "created_by": rule.created_by,
+            "created_at": stamp(rule.created_at), "updated_at": stamp(rule.updated_at)}
+
+
+def body_schema(partial: bool) -> dict:
+    """The JSON Schema of a rule body: a whole rule to create, or any of its fields to change."""
+    properties = {name: field.schema() | ({"type": [field.schema()["type"], "null"]} if name in NULLABLE else {})
+                  for name, field in FIELDS.items()}
+    required = {"minProperties": 1} if partial else {"required": list(REQUIRED)}
+    return {"type": "object", "properties": properties, "additionalProperties": False, **required,
+            "description": "cross-field rules (422 naming the field): a host, endpoint or business rule's metric and "
+                           "filters are its source's; group_by only for metric rules; recovery_threshold on the "
+                           "clearing side of threshold; compare_offset_seconds at least window_seconds; no "
+                           "alertname or severity label"}
