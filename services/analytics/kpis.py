@@ -20,21 +20,34 @@ def business_kpis(session: Session, now: datetime) -> dict:
     # Amounts in different currencies do not compare (a yen is not a dollar), so the main one has the most sales.
     revenue = sorted(((currency, int(amount), int(count)) for currency, amount, count in revenue_rows),
                      key=lambda row: -row[2])
-    last_minute = session.scalar(select(func.count()).select_from(Transaction)
-                                 .where(Transaction.occurred_at >= now - timedelta(minutes=1)))
     return {"revenue_today": {currency: amount_text(amount) for currency, amount, _ in revenue},
             "revenue_currency": revenue[0][0] if revenue else None,
             "transactions_today": sum(count for _, _, count in revenue),
-            "transactions_per_minute": last_minute,
+            "transactions_per_minute": transaction_count(session, now - timedelta(minutes=1)),
             "success_rate": success_rate(session, now - timedelta(hours=1)),
-            "active_users": session.scalar(select(func.count(func.distinct(UserActivity.user_id)))
-                                           .where(UserActivity.occurred_at >= now - timedelta(minutes=5)))}
+            "active_users": active_users(session, now - timedelta(minutes=5))}
 
 
-def success_rate(session: Session, since: datetime) -> float | None:
+def transaction_count(session: Session, since: datetime, until: datetime | None = None) -> int:
+    """Transactions of any status that occurred since `since` (and before `until`)."""
+    return session.scalar(select(func.count()).select_from(Transaction)
+                          .where(*_between(Transaction.occurred_at, since, until)))
+
+
+def active_users(session: Session, since: datetime, until: datetime | None = None) -> int:
+    """Distinct users with activity since `since` (and before `until`)."""
+    return session.scalar(select(func.count(func.distinct(UserActivity.user_id)))
+                          .where(*_between(UserActivity.occurred_at, since, until)))
+
+
+def _between(column, since: datetime, until: datetime | None) -> tuple:
+    return (column >= since,) if until is None else (column >= since, column < until)
+
+
+def success_rate(session: Session, since: datetime, until: datetime | None = None) -> float | None:
     """Completed over completed-or-failed, from transactions since `since` (pending and refunds aside)."""
     rows = dict(session.execute(select(Transaction.status, func.count())
-                                .where(Transaction.occurred_at >= since,
+                                .where(*_between(Transaction.occurred_at, since, until),
                                        Transaction.status.in_(("completed", "failed")))
                                 .group_by(Transaction.status)).all())
     settled = rows.get("completed", 0) + rows.get("failed", 0)

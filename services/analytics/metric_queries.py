@@ -30,9 +30,7 @@ def query_range(bucket: str, start: datetime | None, end: datetime | None, now: 
 def series(session: Session, name: str, agg: str, bucket: str, start: datetime, end: datetime,
            group_by: str | None = None) -> dict:
     """One series per value of tag `group_by` (or a single series), with a point per bucket that has data."""
-    rows = session.scalars(select(MetricRollup).where(
-        MetricRollup.name == name, MetricRollup.bucket == bucket,
-        MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end))
+    rows = rollups(session, name, bucket, start, end)
     groups: dict[str | None, dict[datetime, list[MetricRollup]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         group = row.tags.get(group_by) if group_by else None
@@ -42,6 +40,13 @@ def series(session: Session, name: str, agg: str, bucket: str, start: datetime, 
             "series": [{"group": group, "points": [{"ts": moment.isoformat(), "value": aggregate(agg, parts)}
                                                    for moment, parts in sorted(buckets.items())]}
                        for group, buckets in sorted(groups.items(), key=lambda item: str(item[0]))]}
+
+
+def rollups(session: Session, name: str, bucket: str, start: datetime, end: datetime) -> list[MetricRollup]:
+    """The `bucket` rollups of metric `name` (every tag set) from the bucket holding `start` up to `end`."""
+    return list(session.scalars(select(MetricRollup).where(
+        MetricRollup.name == name, MetricRollup.bucket == bucket,
+        MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)))
 
 
 def aggregate(agg: str, parts: list[MetricRollup]) -> float:

@@ -185,7 +185,7 @@ def _by_period(rows: Iterable[HostSample], bucket: str) -> list[tuple[datetime, 
 
 def _averaged(rows: list[HostSample], resolution: str, begins: datetime) -> HostSample:
     # A minute row stands for many raw samples, so an hour weighs each minute by its count.
-    weights = [1 if row.resolution == "raw" else row.data.get("samples", 1) for row in rows]
+    weights = [sample_weight(row) for row in rows]
     keys = [_key_values(row) for row in rows]
     data = {name: _mean([values[name] for values in keys], weights) for name in KEY_FIELDS}
     data["cpu_max"] = max(_cpu_max(row) for row in rows)
@@ -194,6 +194,17 @@ def _averaged(rows: list[HostSample], resolution: str, begins: datetime) -> Host
                       cpu_percent=_mean([row.cpu_percent for row in rows], weights),
                       memory_percent=_mean([row.memory_percent for row in rows], weights),
                       disk_percent=_mean([row.disk_percent for row in rows], weights), data=data)
+
+
+def sample_weight(row: HostSample) -> int:
+    """How many raw samples a row stands for: 1 for a raw sample, its count for a rollup."""
+    return 1 if row.resolution == "raw" else row.data.get("samples", 1)
+
+
+def figures(row: HostSample) -> dict[str, float | None]:
+    """A raw sample's or a rollup's figures by rollup name: the three percents, cpu_max and KEY_FIELDS."""
+    return {"cpu_percent": row.cpu_percent, "memory_percent": row.memory_percent, "disk_percent": row.disk_percent,
+            "cpu_max": _cpu_max(row), **_key_values(row)}
 
 
 def _cpu_max(row: HostSample) -> float:

@@ -226,20 +226,25 @@ def endpoint_stats(session: Session, since: datetime, until: datetime,
     return sorted(stats, key=lambda item: (-item["count"], item["endpoint"], item["method"]))
 
 
-def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:
-    """The whole app over [since, until): count, rps, avg and percentile latency, error rate."""
+def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = (),
+            endpoint: str | None = None) -> dict:
+    """The whole app (or one endpoint, all methods) over [since, until): count, rps, latency, error rate."""
     totals = _Totals()
-    for row in _rows_in_window(session, since, until, extra_rows):
+    for row in _rows_in_window(session, since, until, extra_rows, endpoint):
         totals.add_rollup(row)
     return totals.stats((until - since).total_seconds())
 
 
-def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict]):
+def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
+                    endpoint: str | None = None):
     query = select(RequestRollup.minute, RequestRollup.endpoint, RequestRollup.method, RequestRollup.count,
                    RequestRollup.errors, RequestRollup.total_ms, RequestRollup.histogram).where(
         RequestRollup.minute >= since, RequestRollup.minute < until)
+    if endpoint is not None:
+        query = query.where(RequestRollup.endpoint == endpoint)
     yield from session.execute(query).mappings()
-    yield from (row for row in extra_rows if since <= row["minute"] < until)
+    yield from (row for row in extra_rows
+                if since <= row["minute"] < until and endpoint in (None, row["endpoint"]))
 
 
 def per_minute(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:

@@ -1,0 +1,247 @@
+"""The value an alert rule watches, now, per label set, read from rollups and in-process histograms.
+
+A `SeriesQuery` carries the series fields of a rule (SPEC §9 names, so a rule row or a request body maps onto
+it by name); `evaluate` answers one `SeriesValue` per label set. Nothing is read point by point: custom metrics
+come from their rollups, host figures from minute rollups plus the samples not yet rolled up, endpoints from
+request rollups plus the minute held in this process, business figures from indexed aggregates. `value` is
+None when the window holds no points: the caller calls that `nodata`.
+"""
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from database import HostSample, Transaction
+from services.analytics import kpis, metric_queries
+from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
+from services.monitoring import host_sampler, performance
+from services.monitoring.histogram import LogHistogram
+
+LabelKey = tuple[tuple[str, str], ...]
+HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_percent", "load": "load_1",
+                "swap": "swap_percent", "disk_read": "disk_read_bytes_per_s", "disk_write": "disk_write_bytes_per_s",
+                "network_sent": "net_sent_bytes_per_s", "network_recv": "net_recv_bytes_per_s"}
+ENDPOINT_FIGURES = {"p95": "p95_ms", "p99": "p99_ms", "avg": "avg_ms", "error_rate": "error_rate", "rps": "rps"}
+BUSINESS_METRICS = ("revenue", "failure_rate", "transactions_per_minute", "active_users")
+# Rollups are read at the finest bucket that keeps a window to at most this many buckets (1m below an hour).
+MAX_BUCKETS_PER_WINDOW = 60
+
+
+class SeriesError(ValueError):
+    """A query this module cannot answer; `field` names the SPEC §9 field at fault."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    source: str
+    metric: str
+    filters: Mapping[str, str] = field(default_factory=dict)
+    group_by: tuple[str, ...] = ()
+    aggregation: str = "avg"
+    window_seconds: int = 60
+    compare_offset_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", dict(self.filters or {}))
+        object.__setattr__(self, "group_by", tuple(self.group_by or ()))
+        if not self.window_seconds or self.window_seconds <= 0:
+            raise SeriesError("window_seconds", "must be a positive number of seconds")
+        if self.compare_offset_seconds is not None and self.compare_offset_seconds <= 0:
+            raise SeriesError("compare_offset_seconds", "must be a positive number of seconds")
+
+    @classmethod
+    def of(cls, rule) -> "SeriesQuery":
+        """The query of a rule: a model row or a mapping with SPEC §9's field names (other fields are ignored)."""
+        get = rule.get if isinstance(rule, Mapping) else lambda name: getattr(rule, name, None)
+        return cls(**{item.name: get(item.name) for item in fields(cls) if get(item.name) is not None})
+
+
+@dataclass(frozen=True)
+class SeriesValue:
+    labels: dict[str, str]
+    value: float | None  # the figure, or current/past when comparing; None is "no data"
+    current: float | None = None  # the figure over the window ending now
+    past: float | None = None  # the figure over the window compare_offset_seconds earlier
+
+
+@dataclass(frozen=True)
+class Span:
+    start: datetime
+    end: datetime
+
+
+def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime) -> list[SeriesValue]:
+    """The value of `query`'s series at `now`, one per label set, sorted by labels."""
+    read = _reader(query)
+    if query.compare_offset_seconds is None:
+        found = read(session, runtime, query, now, False)
+        return [SeriesValue(dict(key), value, value) for key, value in _with_nodata(query, found)]
+    offset = timedelta(seconds=query.compare_offset_seconds)
+    current = read(session, runtime, query, now, True)
+    past = read(session, runtime, query, now - offset, True)
+    keys = {**current, **past}
+    return [SeriesValue(dict(key), _ratio(current.get(key), past.get(key)), current.get(key), past.get(key))
+            for key, _ in _with_nodata(query, keys)]
+
+
+def _ratio(current: float | None, past: float | None) -> float | None:
+    return None if current is None or not past else current / past
+
+
+def _with_nodata(query: SeriesQuery, found: dict[LabelKey, float | None]) -> list[tuple[LabelKey, float | None]]:
+    # An empty window still answers when its label set is known (no grouping, or every group tag filtered to
+    # one value): that is the instance that goes `nodata`. Otherwise there is no label set to report on.
+    pinned = all(name in query.filters for name in _group_by(query))
+    if not found and pinned:
+        found = {_label_key(query.filters, _group_by(query)): None}
+    return sorted(found.items())
+
+
+def _group_by(query: SeriesQuery) -> tuple[str, ...]:
+    # Amounts in different currencies do not add up, so revenue is always one series per currency.
+    return ("currency",) if (query.source, query.metric) == ("business", "revenue") else query.group_by
+
+
+def _label_key(tags: Mapping, names: tuple[str, ...]) -> LabelKey:
+    return tuple((name, str(tags[name])) for name in sorted(names) if tags.get(name) is not None)
+
+
+def _matches(tags: Mapping, filters: Mapping) -> bool:
+    return all(str(tags.get(name)) == str(value) for name, value in filters.items())
+
+
+def _span(end: datetime, query: SeriesQuery, bucket: str, complete: bool) -> Span:
+    # Rollup buckets cannot be split, so the start is rounded down to a bucket boundary: the window then covers
+    # at least window_seconds (at most one bucket more), never less, so a quiet series does not look empty
+    # just after each boundary. The bucket in progress is read too, so a point counts as soon as it is stored.
+    # A comparison instead ends both windows at the last complete bucket: the two spans are then equally long,
+    # where a bucket in progress against a complete one would bias every ratio of sums or counts downwards.
+    if complete:
+        end = floor_time(end, bucket)
+    return Span(floor_time(end - timedelta(seconds=query.window_seconds), bucket), end)
+
+
+def _finest_bucket(window_seconds: int) -> str:
+    return next((bucket for bucket, seconds in BUCKET_SECONDS.items()
+                 if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
+
+
+def _check_aggregation(query: SeriesQuery, allowed: tuple[str, ...]) -> None:
+    if query.aggregation not in allowed:
+        raise SeriesError("aggregation", f"{query.source} series take one of {', '.join(allowed)}")
+
+
+def _check_group_by(query: SeriesQuery, allowed: tuple[str, ...]) -> None:
+    unknown = [name for name in query.group_by if name not in allowed]
+    if unknown:
+        raise SeriesError("group_by", f"{query.source} series cannot be grouped by {', '.join(unknown)}")
+
+
+def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
+    bucket = _finest_bucket(query.window_seconds)
+    span = _span(end, query, bucket, complete)
+    groups: dict[LabelKey, list] = defaultdict(list)
+    for row in metric_queries.rollups(session, query.metric, bucket, span.start, span.end):
+        if _matches(row.tags, query.filters):
+            groups[_label_key(row.tags, query.group_by)].append(row)
+    return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
+
+
+def read_host(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """A host figure per label set (`host`), over the samples of every process on that host."""
+    span = _span(end, query, "1m", complete)
+    figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
+    groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
+    for row in _host_rows(session, span):
+        value = host_sampler.figures(row)[figure]
+        if value is not None and _matches({"host": row.host}, query.filters):
+            groups[_label_key({"host": row.host}, query.group_by)].append((value, host_sampler.sample_weight(row)))
+    return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
+
+
+def _host_rows(session: Session, span: Span) -> list[HostSample]:
+    # Minute rollups, then the raw samples after the newest one. The maintenance job rolls every series up to
+    # the same minute in one run, so the newest rollup marks where raw samples begin for all of them.
+    minutes = list(session.scalars(select(HostSample).where(
+        HostSample.resolution == "1m", HostSample.taken_at >= span.start, HostSample.taken_at < span.end)))
+    raw_from = max([row.taken_at + timedelta(minutes=1) for row in minutes], default=span.start)
+    raw = session.scalars(select(HostSample).where(
+        HostSample.resolution == "raw", HostSample.taken_at >= raw_from, HostSample.taken_at < span.end))
+    return minutes + list(raw)
+
+
+def _weighted(aggregation: str, values: list[tuple[float, int]]) -> float | None:
+    count = sum(weight for _, weight in values)
+    if aggregation == "count":
+        return count
+    if aggregation == "avg":
+        return sum(value * weight for value, weight in values) / count
+    if aggregation in ("min", "max"):
+        return (min if aggregation == "min" else max)(value for value, _ in values)
+    histogram = LogHistogram()
+    for value, weight in values:
+        histogram.record(value, weight)
+    return histogram.percentile(95 if aggregation == "p95" else 99)
+
+
+def read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """Request latency, error rate or rate for one endpoint (filter `endpoint`) or all, rollups plus this minute."""
+    span = _span(end, query, "1m", complete)
+    live = runtime.monitor.snapshot_current(end.timestamp())
+    stats = performance.summary(session, span.start, span.end, live, query.filters.get("endpoint"))
+    key = _label_key(query.filters, ())
+    return {key: stats[ENDPOINT_FIGURES[query.metric]]} if stats["count"] else {}
+
+
+def read_business(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """Revenue per currency, failure rate, transactions per minute or active users over the exact window."""
+    since = end - timedelta(seconds=query.window_seconds)
+    if query.metric == "revenue":
+        return _revenue(session, since, end, query.filters)
+    if query.metric == "failure_rate":
+        rate = kpis.success_rate(session, since, end)
+        return {} if rate is None else {(): round(1 - rate, 4)}
+    count = (kpis.transaction_count if query.metric == "transactions_per_minute" else kpis.active_users)(
+        session, since, end)
+    if not count:
+        return {}
+    return {(): count * 60 / query.window_seconds if query.metric == "transactions_per_minute" else count}
+
+
+def _revenue(session: Session, since: datetime, until: datetime, filters: Mapping) -> dict:
+    # The revenue rollups are hourly, so an exact window (and a fair "same hour last week") sums the
+    # transactions instead: one aggregate over the (occurred_at, status) index.
+    rows = session.execute(select(Transaction.currency, func.sum(Transaction.amount_e4))
+                           .where(Transaction.status == "completed", Transaction.occurred_at >= since,
+                                  Transaction.occurred_at < until).group_by(Transaction.currency))
+    return {(("currency", currency),): int(amount) / 10_000 for currency, amount in rows
+            if _matches({"currency": currency}, filters)}
+
+
+READERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "metric": (read_metric, ()),
+    "host": (read_host, tuple(HOST_FIGURES)),
+    "endpoint": (read_endpoint, tuple(ENDPOINT_FIGURES)),
+    "business": (read_business, BUSINESS_METRICS),
+}
+
+
+def _reader(query: SeriesQuery) -> Callable:
+    if query.source not in READERS:
+        raise SeriesError("source", f"must be one of {', '.join(READERS)}")
+    read, metrics = READERS[query.source]
+    if not query.metric or (metrics and query.metric not in metrics):
+        raise SeriesError("metric", f"{query.source} series are {', '.join(metrics) or 'custom metric names'}")
+    if query.source in ("metric", "host"):
+        _check_aggregation(query, metric_queries.AGGREGATIONS if query.source == "metric"
+                           else ("avg", "count", "min", "max", "p95", "p99"))
+    _check_group_by(query, {"metric": query.group_by, "host": ("host",)}.get(query.source, ()))
+    return read
