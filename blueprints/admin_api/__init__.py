@@ -7,6 +7,7 @@ bp.before_request(guard_admin_api)
 
 from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves to bp)
     accounts,
+    alert_rules,
     alerts,
     analytics,
     audit_log,

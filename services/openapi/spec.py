@@ -4,6 +4,7 @@ The ingest item schemas and every input limit are rendered from the definitions 
 (services.ingest.event_schema, the MAX_CONTENT_LENGTH setting), never restated here.
 """
 from config import Config
+from services.alerts.rules import body_schema as rule_body_schema
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
 from services.cache.cache_manager import DEFAULT_NAMESPACES
@@ -72,6 +73,8 @@ def link(path: str, method: str, parameter: str, pointer: str) -> dict:
 
 USER_LINKS = {"UpdateUser": link("/users/{user_id}", "patch", "user_id", "/id"),
               "DeleteUser": link("/users/{user_id}", "delete", "user_id", "/id")}
+RULE_LINKS = {f"{verb}Rule": link("/alert-rules/{rule_id}", method, "rule_id", "/rule/id")
+              for verb, method in (("Get", "get"), ("Update", "patch"), ("Delete", "delete"))}
 
 
 ADMIN_PATHS = {
@@ -135,6 +138,14 @@ ADMIN_PATHS = {
         links={"AcknowledgeFirst": link("/alerts/{alert_id}/ack", "post", "alert_id", "/alerts/0/id")})},
     "/alerts/{alert_id}/ack": {"post": operation("Acknowledge a pending or firing alert (409 otherwise)",
                                                   [path_id("alert_id")], body=OBJECT)},
+    "/alert-rules": {"get": operation("Alert rules, oldest first"),
+                     "post": operation("Create an alert rule (422 naming the field when invalid)",
+                                       body=rule_body_schema(partial=False), status="201", links=RULE_LINKS)},
+    "/alert-rules/{rule_id}": {
+        "get": operation("One alert rule", [path_id("rule_id")]),
+        "patch": operation("Change any of a rule's fields (null clears an optional one)", [path_id("rule_id")],
+                           body=rule_body_schema(partial=True)),
+        "delete": operation("Delete a rule; its alerts stay, without a rule", [path_id("rule_id")], status="204")},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
         query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},

@@ -1,0 +1,65 @@
+"""Alert rules (SPEC §9): thin views over services.alerts.rules, admin-only writes, every change audited."""
+from flask import jsonify
+from flask_login import current_user
+
+from blueprints.admin_api import bp
+from blueprints.audit_trail import record_event
+from blueprints.http import ApiError, get_or_404, json_body
+from database import AlertRule
+from extensions import db
+from services.alerts import rules
+
+
+def rule_change(apply):
+    """Run `apply()`, turning a RuleError into a 422 that names the field."""
+    try:
+        return apply()
+    except rules.RuleError as error:
+        db.session.rollback()
+        raise ApiError(422, str(error), {"field": error.field}) from None
+
+
+def rule_body() -> dict:
+    # The validator reads the parsed object itself: a rule has numbers (JsonBody.field types none) and fields
+    # a PATCH clears with null (which JsonBody.field reads as absent).
+    return json_body().payload
+
+
+@bp.get("/alert-rules")
+def list_alert_rules():
+    return jsonify(rules=[rules.as_dict(rule) for rule in rules.list_rules(db.session)])
+
+
+@bp.post("/alert-rules")
+def create_alert_rule():
+    body = rule_body()
+    rule = rule_change(lambda: rules.create_rule(db.session, body, current_user.username))
+    saved = rules.as_dict(rule)
+    record_event("alert_rule.create", f"alert rule {rule.id}", {"name": rule.name, "source": rule.source,
+                                                                 "metric": rule.metric})
+    return jsonify(rule=saved), 201
+
+
+@bp.get("/alert-rules/<int:rule_id>")
+def get_alert_rule(rule_id: int):
+    return jsonify(rule=rules.as_dict(get_or_404(db.session, AlertRule, rule_id)))
+
+
+@bp.patch("/alert-rules/<int:rule_id>")
+def update_alert_rule(rule_id: int):
+    rule = get_or_404(db.session, AlertRule, rule_id)
+    body = rule_body()
+    condition = rule_change(lambda: rules.update_rule(db.session, rule, body))
+    saved = rules.as_dict(rule)
+    # `condition`: the fields that changed what the rule measures, so its instances must start afresh.
+    record_event("alert_rule.update", f"alert rule {rule_id}", {"fields": sorted(body), "condition": condition})
+    return jsonify(rule=saved)
+
+
+@bp.delete("/alert-rules/<int:rule_id>")
+def delete_alert_rule(rule_id: int):
+    rule = get_or_404(db.session, AlertRule, rule_id)
+    name = rule.name
+    db.session.delete(rule)
+    record_event("alert_rule.delete", f"alert rule {rule_id}", {"name": name})
+    return "", 204
