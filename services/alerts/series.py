@@ -133,17 +133,6 @@ def _finest_bucket(window_seconds: int) -> str:
                  if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
 
 
-def _check_aggregation(query: SeriesQuery, allowed: tuple[str, ...]) -> None:
-    if query.aggregation not in allowed:
-        raise SeriesError("aggregation", f"{query.source} series take one of {', '.join(allowed)}")
-
-
-def _check_group_by(query: SeriesQuery, allowed: tuple[str, ...]) -> None:
-    unknown = [name for name in query.group_by if name not in allowed]
-    if unknown:
-        raise SeriesError("group_by", f"{query.source} series cannot be grouped by {', '.join(unknown)}")
-
-
 def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
     bucket = _finest_bucket(query.window_seconds)
@@ -193,12 +182,13 @@ def _weighted(aggregation: str, values: list[tuple[float, int]]) -> float | None
 
 
 def read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
-    """Request latency, error rate or rate for one endpoint (filter `endpoint`) or all, rollups plus this minute."""
+    """Request latency, error rate or rate of one endpoint (filter `endpoint`) or all, or per endpoint and/or
+    method (`group_by`), from the request rollups plus the minute this process holds in memory."""
     span = _span(end, query, "1m", complete)
     live = runtime.monitor.snapshot_current(end.timestamp())
-    stats = performance.summary(session, span.start, span.end, live, query.filters.get("endpoint"))
-    key = _label_key(query.filters, ())
-    return {key: stats[ENDPOINT_FIGURES[query.metric]]} if stats["count"] else {}
+    by = tuple(sorted(query.group_by))
+    groups = performance.grouped_stats(session, span.start, span.end, live, by, query.filters.get("endpoint"))
+    return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 
 def read_business(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
@@ -226,22 +216,31 @@ def _revenue(session: Session, since: datetime, until: datetime, filters: Mappin
             if _matches({"currency": currency}, filters)}
 
 
-READERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
-    "metric": (read_metric, ()),
-    "host": (read_host, tuple(HOST_FIGURES)),
-    "endpoint": (read_endpoint, tuple(ENDPOINT_FIGURES)),
-    "business": (read_business, BUSINESS_METRICS),
+@dataclass(frozen=True)
+class Source:
+    read: Callable
+    metrics: tuple[str, ...] | None  # None: any name (custom metrics)
+    aggregations: tuple[str, ...] | None  # None: the metric names its own aggregate
+    group_by: tuple[str, ...] | None  # None: any tag
+
+
+SOURCES = {
+    "metric": Source(read_metric, None, metric_queries.AGGREGATIONS, None),
+    "host": Source(read_host, tuple(HOST_FIGURES), ("avg", "count", "min", "max", "p95", "p99"), ("host",)),
+    "endpoint": Source(read_endpoint, tuple(ENDPOINT_FIGURES), None, ("endpoint", "method")),
+    "business": Source(read_business, BUSINESS_METRICS, None, ()),
 }
 
 
 def _reader(query: SeriesQuery) -> Callable:
-    if query.source not in READERS:
-        raise SeriesError("source", f"must be one of {', '.join(READERS)}")
-    read, metrics = READERS[query.source]
-    if not query.metric or (metrics and query.metric not in metrics):
-        raise SeriesError("metric", f"{query.source} series are {', '.join(metrics) or 'custom metric names'}")
-    if query.source in ("metric", "host"):
-        _check_aggregation(query, metric_queries.AGGREGATIONS if query.source == "metric"
-                           else ("avg", "count", "min", "max", "p95", "p99"))
-    _check_group_by(query, {"metric": query.group_by, "host": ("host",)}.get(query.source, ()))
-    return read
+    source = SOURCES.get(query.source)
+    if source is None:
+        raise SeriesError("source", f"must be one of {', '.join(SOURCES)}")
+    if not query.metric or (source.metrics is not None and query.metric not in source.metrics):
+        raise SeriesError("metric", f"{query.source} series are {', '.join(source.metrics or ['custom metric names'])}")
+    if source.aggregations is not None and query.aggregation not in source.aggregations:
+        raise SeriesError("aggregation", f"{query.source} series take one of {', '.join(source.aggregations)}")
+    unknown = [name for name in query.group_by if source.group_by is not None and name not in source.group_by]
+    if unknown:
+        raise SeriesError("group_by", f"{query.source} series cannot be grouped by {', '.join(unknown)}")
+    return source.read

@@ -217,20 +217,26 @@ def _write_rollup(session: Session, record: RequestRollup | None, key: tuple, to
 def endpoint_stats(session: Session, since: datetime, until: datetime,
                    extra_rows: Iterable[dict] = ()) -> list[dict]:
     """Per (endpoint, method) over [since, until) across all processes: count, rps, latency, error rate."""
-    groups: dict[tuple[str, str], _Totals] = {}
-    for row in _rows_in_window(session, since, until, extra_rows):
-        groups.setdefault((row["endpoint"], row["method"]), _Totals()).add_rollup(row)
-    window = (until - since).total_seconds()
-    stats = [{"endpoint": endpoint, "method": method} | totals.stats(window)
-             for (endpoint, method), totals in groups.items()]
+    groups = grouped_stats(session, since, until, extra_rows, ("endpoint", "method"))
+    stats = [{"endpoint": endpoint, "method": method} | figures for (endpoint, method), figures in groups.items()]
     return sorted(stats, key=lambda item: (-item["count"], item["endpoint"], item["method"]))
 
 
-def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = (),
-            endpoint: str | None = None) -> dict:
-    """The whole app (or one endpoint, all methods) over [since, until): count, rps, latency, error rate."""
-    totals = _Totals()
+def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
+                  by: tuple[str, ...], endpoint: str | None = None) -> dict[tuple, dict]:
+    """Stats over [since, until) per value of the `by` columns ("endpoint", "method"; none: the whole app),
+    optionally of one endpoint only; groups without requests are absent."""
+    groups: dict[tuple, _Totals] = {}
     for row in _rows_in_window(session, since, until, extra_rows, endpoint):
+        groups.setdefault(tuple(row[name] for name in by), _Totals()).add_rollup(row)
+    window = (until - since).total_seconds()
+    return {key: totals.stats(window) for key, totals in groups.items()}
+
+
+def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:
+    """The whole app over [since, until): count, rps, avg and percentile latency, error rate."""
+    totals = _Totals()
+    for row in _rows_in_window(session, since, until, extra_rows):
         totals.add_rollup(row)
     return totals.stats((until - since).total_seconds())
 

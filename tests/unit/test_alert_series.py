@@ -145,7 +145,7 @@ def test_compare_offset_per_label_set_keeps_sets_seen_in_either_window(session):
     ({"source": "metric", "metric": "x", "aggregation": "median"}, "aggregation"),
     ({"source": "host", "metric": "cpu", "aggregation": "sum"}, "aggregation"),
     ({"source": "host", "metric": "cpu", "group_by": ["pid"]}, "group_by"),
-    ({"source": "endpoint", "metric": "p95", "group_by": ["endpoint"]}, "group_by"),
+    ({"source": "endpoint", "metric": "p95", "group_by": ["host"]}, "group_by"),
     ({"source": "business", "metric": "profit"}, "metric"),
 ])
 def test_unknown_fields_are_refused_by_name(session, fields, field):
@@ -252,6 +252,18 @@ def test_endpoint_figures_from_rollups_and_the_minute_in_memory(session, request
                                                                 expected):
     values = ask(session, "endpoint", metric, runtime=requests_seen, filters=filters, window_seconds=window)
     assert only_value(values) == (None if expected is None else pytest.approx(expected, rel=RELATIVE_ERROR))
+
+
+@pytest.mark.parametrize("group_by, expected", [
+    (["endpoint"], [({"endpoint": "api.items"}, 20), ({"endpoint": "api.users"}, 1)]),
+    (["method", "endpoint"], [({"endpoint": "api.items", "method": "GET"}, 10),
+                              ({"endpoint": "api.items", "method": "POST"}, 10),
+                              ({"endpoint": "api.users", "method": "GET"}, 1)]),
+    (["method"], [({"method": "GET"}, 11), ({"method": "POST"}, 10)]),
+])
+def test_endpoint_group_by_gives_one_value_per_label_set(session, requests_seen, group_by, expected):
+    values = ask(session, "endpoint", "rps", runtime=requests_seen, group_by=group_by, window_seconds=60)
+    assert [(item.labels, round(item.value * 90)) for item in values] == expected
 
 
 def test_endpoint_comparison_uses_complete_minutes(session, requests_seen):
