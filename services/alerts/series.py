@@ -138,7 +138,8 @@ def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, co
     bucket = _finest_bucket(query.window_seconds)
     span = _span(end, query, bucket, complete)
     groups: dict[LabelKey, list] = defaultdict(list)
-    for row in metric_queries.rollups(session, query.metric, bucket, span.start, span.end):
+    percentile = query.aggregation in ("p95", "p99")
+    for row in metric_queries.rollups(session, query.metric, bucket, span.start, span.end, histograms=percentile):
         if _matches(row.tags, query.filters):
             groups[_label_key(row.tags, query.group_by)].append(row)
     return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
