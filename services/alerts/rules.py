@@ -5,12 +5,12 @@ document, so what the document promises is what the API accepts. Callers commit.
 """
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import AlertRule
+from services.alerts.alerts import stamp
 from services.analytics.metric_queries import AGGREGATIONS
 from services.ingest.event_schema import MAX_METRIC_NAME, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, METRIC_NAME
 
@@ -248,10 +248,6 @@ def update_rule(session: Session, rule: AlertRule, body: dict) -> list[str]:
 
 def list_rules(session: Session) -> list[AlertRule]:
     return list(session.scalars(select(AlertRule).order_by(AlertRule.id)))
-
-
-def stamp(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def as_dict(rule: AlertRule) -> dict:
