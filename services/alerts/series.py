@@ -24,6 +24,9 @@ LabelKey = tuple[tuple[str, str], ...]
 HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_percent", "load": "load_1",
                 "swap": "swap_percent", "disk_read": "disk_read_bytes_per_s", "disk_write": "disk_write_bytes_per_s",
                 "network_sent": "net_sent_bytes_per_s", "network_recv": "net_recv_bytes_per_s"}
+# Host windows up to six hours read minute rollups (at most 360 rows per process); longer ones start with hours.
+HOST_MINUTES_UP_TO = 6 * 3600
+HOST_LEVELS = (("1m", "raw"), ("1h", "1m", "raw"))
 ENDPOINT_FIGURES = {"p95": "p95_ms", "p99": "p99_ms", "avg": "avg_ms", "error_rate": "error_rate", "rps": "rps"}
 BUSINESS_METRICS = ("revenue", "failure_rate", "transactions_per_minute", "active_users")
 # Rollups are read at the finest bucket that keeps a window to at most this many buckets (1m below an hour).
@@ -147,25 +150,32 @@ def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, co
 
 def read_host(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A host figure per label set (`host`), over the samples of every process on that host."""
-    span = _span(end, query, "1m", complete)
+    levels = HOST_LEVELS[0] if query.window_seconds <= HOST_MINUTES_UP_TO else HOST_LEVELS[1]
+    span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
-    for row in _host_rows(session, span):
+    for row in _host_rows(session, span, levels, query.filters):
         value = host_sampler.figures(row)[figure]
-        if value is not None and _matches({"host": row.host}, query.filters):
+        if value is not None:
             groups[_label_key({"host": row.host}, query.group_by)].append((value, host_sampler.sample_weight(row)))
     return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
 
 
-def _host_rows(session: Session, span: Span) -> list[HostSample]:
-    # Minute rollups, then the raw samples after the newest one. The maintenance job rolls every series up to
-    # the same minute in one run, so the newest rollup marks where raw samples begin for all of them.
-    minutes = list(session.scalars(select(HostSample).where(
-        HostSample.resolution == "1m", HostSample.taken_at >= span.start, HostSample.taken_at < span.end)))
-    raw_from = max([row.taken_at + timedelta(minutes=1) for row in minutes], default=span.start)
-    raw = session.scalars(select(HostSample).where(
-        HostSample.resolution == "raw", HostSample.taken_at >= raw_from, HostSample.taken_at < span.end))
-    return minutes + list(raw)
+def _host_rows(session: Session, span: Span, levels: tuple[str, ...], filters: Mapping) -> list[HostSample]:
+    # Coarsest rollups first, then each finer resolution after the newest row of the one before. The maintenance
+    # job rolls every series up to the same period in one run, so that newest row marks the hand-over for all.
+    rows: list[HostSample] = []
+    since = span.start
+    for resolution in levels:
+        query = select(HostSample).where(HostSample.resolution == resolution, HostSample.taken_at >= since,
+                                         HostSample.taken_at < span.end)
+        if "host" in filters:
+            query = query.where(HostSample.host == str(filters["host"]))
+        found = list(session.scalars(query))
+        if found and resolution != "raw":
+            since = max(row.taken_at for row in found) + timedelta(seconds=BUCKET_SECONDS[resolution])
+        rows += found
+    return rows
 
 
 def _weighted(aggregation: str, values: list[tuple[float, int]]) -> float | None:

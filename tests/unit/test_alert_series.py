@@ -216,6 +216,22 @@ def test_host_figures_over_rollups_and_the_samples_after_them(session, host_hist
     assert only_value(values) == pytest.approx(expected(in_window(host_history, window)), abs=0.01)
 
 
+def test_long_host_windows_read_hours_then_minutes_then_samples(session):
+    samples = [host_sample(NOW - timedelta(minutes=minutes), cpu=float(minutes % 97), memory=1.0)
+               for minutes in range(1, 9 * 60)]
+    for each in samples:
+        host_sampler.store(session, each)
+    host_sampler.roll_up(session, "1m", NOW - timedelta(minutes=20))
+    host_sampler.roll_up(session, "1h", NOW - timedelta(minutes=20))  # 10:00 not rolled up: its minutes, then raw
+    session.commit()
+    start = (NOW - timedelta(hours=7)).replace(minute=0, second=0)  # hour rollups: the window starts at 03:00
+    expected = [each["cpu"]["percent"] for each in samples if datetime.fromisoformat(each["ts"]) >= start]
+    avg = ask(session, "host", "cpu", filters={"host": "web-1"}, window_seconds=7 * 3600)
+    count = ask(session, "host", "cpu", aggregation="count", window_seconds=7 * 3600)
+    assert (only_value(avg), only_value(count)) == (pytest.approx(sum(expected) / len(expected), abs=0.01),
+                                                    len(expected))
+
+
 def test_host_group_by_gives_one_value_per_host(session, host_history):
     values = ask(session, "host", "cpu", aggregation="count", group_by=["host"], window_seconds=60)
     assert [(item.labels, item.value) for item in values] == [({"host": "db-1"}, 9), ({"host": "web-1"}, 9)]
