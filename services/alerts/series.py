@@ -198,7 +198,7 @@ def read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, 
     span = _span(end, query, "1m", complete)
     live = runtime.monitor.snapshot_current(end.timestamp())
     by = tuple(sorted(query.group_by))
-    groups = performance.grouped_stats(session, span.start, span.end, live, by, query.filters.get("endpoint"))
+    groups = performance.grouped_stats(session, span.start, span.end, live, by, query.filters)
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 
@@ -232,14 +232,14 @@ class Source:
     read: Callable
     metrics: tuple[str, ...] | None  # None: any name (custom metrics)
     aggregations: tuple[str, ...] | None  # None: the metric names its own aggregate
-    group_by: tuple[str, ...] | None  # None: any tag
+    labels: tuple[str, ...] | None  # the names filters and group_by may use; None: any tag
 
 
 SOURCES = {
     "metric": Source(read_metric, None, metric_queries.AGGREGATIONS, None),
     "host": Source(read_host, tuple(HOST_FIGURES), ("avg", "count", "min", "max", "p95", "p99"), ("host",)),
     "endpoint": Source(read_endpoint, tuple(ENDPOINT_FIGURES), None, ("endpoint", "method")),
-    "business": Source(read_business, BUSINESS_METRICS, None, ()),
+    "business": Source(read_business, BUSINESS_METRICS, None, ("currency",)),  # revenue only: see _labels
 }
 
 
@@ -251,7 +251,14 @@ def _reader(query: SeriesQuery) -> Callable:
         raise SeriesError("metric", f"{query.source} series are {', '.join(source.metrics or ['custom metric names'])}")
     if source.aggregations is not None and query.aggregation not in source.aggregations:
         raise SeriesError("aggregation", f"{query.source} series take one of {', '.join(source.aggregations)}")
-    unknown = [name for name in query.group_by if source.group_by is not None and name not in source.group_by]
-    if unknown:
-        raise SeriesError("group_by", f"{query.source} series cannot be grouped by {', '.join(unknown)}")
+    labels = _labels(source, query)
+    for name, used in (("filters", tuple(query.filters)), ("group_by", query.group_by)):
+        unknown = [label for label in used if labels is not None and label not in labels]
+        if unknown:
+            raise SeriesError(name, f"{query.source} {query.metric} has no label {', '.join(unknown)}")
     return source.read
+
+
+def _labels(source: Source, query: SeriesQuery) -> tuple[str, ...] | None:
+    # Only revenue is kept per currency; the other business figures count every transaction or user.
+    return () if query.source == "business" and query.metric != "revenue" else source.labels

@@ -6,8 +6,9 @@ per process, never one per request. Stats merge the stored minutes with the live
 """
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 OTHER_METHOD = "OTHER"
 # Weight of the newest sample in the overhead average: about the last 50 requests count.
 OVERHEAD_ALPHA = 0.02
+MATCHABLE = {"endpoint": RequestRollup.endpoint, "method": RequestRollup.method}
 
 
 class _Totals:
@@ -223,11 +225,11 @@ def endpoint_stats(session: Session, since: datetime, until: datetime,
 
 
 def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
-                  by: tuple[str, ...], endpoint: str | None = None) -> dict[tuple, dict]:
-    """Stats over [since, until) per value of the `by` columns ("endpoint", "method"; none: the whole app),
-    optionally of one endpoint only; groups without requests are absent."""
+                  by: tuple[str, ...], match: Mapping[str, str] | None = None) -> dict[tuple, dict]:
+    """Stats over [since, until) per value of the `by` columns ("endpoint", "method"; none: the whole app), of
+    the requests whose columns equal `match` ({"endpoint": ..., "method": ...}); groups without requests are absent."""
     groups: dict[tuple, _Totals] = {}
-    for row in _rows_in_window(session, since, until, extra_rows, endpoint):
+    for row in _rows_in_window(session, since, until, extra_rows, match or {}):
         groups.setdefault(tuple(row[name] for name in by), _Totals()).add_rollup(row)
     window = (until - since).total_seconds()
     return {key: totals.stats(window) for key, totals in groups.items()}
@@ -242,15 +244,15 @@ def summary(session: Session, since: datetime, until: datetime, extra_rows: Iter
 
 
 def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
-                    endpoint: str | None = None):
+                    match: Mapping[str, str] = MappingProxyType({})):
     query = select(RequestRollup.minute, RequestRollup.endpoint, RequestRollup.method, RequestRollup.count,
                    RequestRollup.errors, RequestRollup.total_ms, RequestRollup.histogram).where(
         RequestRollup.minute >= since, RequestRollup.minute < until)
-    if endpoint is not None:
-        query = query.where(RequestRollup.endpoint == endpoint)
+    for name, value in match.items():
+        query = query.where(MATCHABLE[name] == value)
     yield from session.execute(query).mappings()
     yield from (row for row in extra_rows
-                if since <= row["minute"] < until and endpoint in (None, row["endpoint"]))
+                if since <= row["minute"] < until and all(row[name] == value for name, value in match.items()))
 
 
 def per_minute(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:

@@ -147,6 +147,9 @@ def test_compare_offset_per_label_set_keeps_sets_seen_in_either_window(session):
     ({"source": "host", "metric": "cpu", "group_by": ["pid"]}, "group_by"),
     ({"source": "endpoint", "metric": "p95", "group_by": ["host"]}, "group_by"),
     ({"source": "business", "metric": "profit"}, "metric"),
+    ({"source": "business", "metric": "failure_rate", "filters": {"currency": "USD"}}, "filters"),
+    ({"source": "endpoint", "metric": "rps", "filters": {"status": "500"}}, "filters"),
+    ({"source": "host", "metric": "cpu", "filters": {"pid": "1"}}, "filters"),
 ])
 def test_unknown_fields_are_refused_by_name(session, fields, field):
     with pytest.raises(SeriesError) as raised:
@@ -263,6 +266,8 @@ def requests_seen(session):
     ("p99", {"endpoint": "api.users"}, 60, 5),
     ("avg", {"endpoint": "api.items"}, 60, 200),
     ("p95", {"endpoint": "api.none"}, 60, None),
+    ("rps", {"endpoint": "api.items", "method": "POST"}, 60, 10 / 90),
+    ("rps", {"method": "GET"}, 30, 1 / 30),
 ])
 def test_endpoint_figures_from_rollups_and_the_minute_in_memory(session, requests_seen, metric, filters, window,
                                                                 expected):
