@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from database import HostSample, Transaction
-from services.analytics import kpis, metric_queries
+from database import HostSample
+from services.analytics import business, kpis, metric_queries
 from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
 from services.monitoring import host_sampler, performance
 from services.monitoring.histogram import LogHistogram
@@ -218,12 +218,8 @@ def read_business(session: Session, runtime, query: SeriesQuery, end: datetime, 
 
 
 def _revenue(session: Session, since: datetime, until: datetime, filters: Mapping) -> dict:
-    # The revenue rollups are hourly, so an exact window (and a fair "same hour last week") sums the
-    # transactions instead: one aggregate over the (occurred_at, status) index.
-    rows = session.execute(select(Transaction.currency, func.sum(Transaction.amount_e4))
-                           .where(Transaction.status == "completed", Transaction.occurred_at >= since,
-                                  Transaction.occurred_at < until).group_by(Transaction.currency))
-    return {(("currency", currency),): int(amount) / 10_000 for currency, amount in rows
+    return {(("currency", currency),): int(amount) / 10_000
+            for currency, amount in business.completed_revenue(session, since, until).items()
             if _matches({"currency": currency}, filters)}
 
 

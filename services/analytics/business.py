@@ -83,6 +83,28 @@ def revenue_summary(buckets: list[dict], totals: dict) -> dict:
             "peak": {"start": peak["start"], "total": peak["total"]} if peak and peak["count"] else None}
 
 
+def completed_revenue(session: Session, since: datetime, until: datetime) -> Counter:
+    """Completed amount_e4 per currency over exactly [since, until): whole hours from the hourly rollups, the
+    partial hours at either edge summed from the transactions (over the occurred_at, status index)."""
+    whole_from = floor_time(since, "1h") + (timedelta(hours=1) if floor_time(since, "1h") < since else timedelta())
+    whole_to = floor_time(until, "1h")
+    totals: Counter = Counter()
+    edges = [(since, until)]
+    if whole_from < whole_to:
+        totals.update(dict(session.execute(
+            select(RevenueRollup.currency, func.sum(RevenueRollup.amount_e4))
+            .where(RevenueRollup.status == "completed", RevenueRollup.hour >= whole_from, RevenueRollup.hour < whole_to)
+            .group_by(RevenueRollup.currency)).all()))
+        edges = [(since, whole_from), (whole_to, until)]
+    for start, end in edges:
+        if start < end:
+            totals.update(dict(session.execute(
+                select(Transaction.currency, func.sum(Transaction.amount_e4))
+                .where(Transaction.status == "completed", Transaction.occurred_at >= start, Transaction.occurred_at < end)
+                .group_by(Transaction.currency)).all()))
+    return totals
+
+
 def transaction_flow(session: Session, since: datetime, until: datetime) -> dict:
     """Counts and amounts per status (amounts per currency), from the hourly rollups."""
     rows = session.execute(

@@ -330,3 +330,20 @@ def test_revenue_compared_with_the_same_window_last_week(sales):
     values = ask(sales, "business", "revenue", window_seconds=60, compare_offset_seconds=WEEK)
     assert values == [SeriesValue({"currency": "EUR"}, None, 5.0, None),
                       SeriesValue({"currency": "USD"}, 2.0, 30.5, 15.25)]
+
+
+@pytest.mark.parametrize("now, window, expected", [
+    (NOW, 3 * 3600, 1 + 2 + 4 + 8 + 16 + 32),  # 07:20:30 to 10:20:30: two edge hours from transactions
+    (NOW, 600, 32),
+    (NOW.replace(minute=0, second=0), 3600, 8 + 16),  # exactly 09:00 to 10:00: the hour's rollup alone
+    (NOW.replace(minute=0, second=0), 2 * 3600, 4 + 8 + 16),
+    (NOW.replace(minute=30, second=0) - timedelta(hours=1), 1800, None),  # 09:00 to 09:30: no sale, no currency
+])
+def test_revenue_windows_read_whole_hours_from_rollups_and_edges_from_transactions(session, now, window, expected):
+    at = {"07:20:00": "100", "07:20:31": "1", "07:59:59": "2", "08:00:00": "4", "09:30:00": "8", "09:59:59": "16",
+          "10:20:29": "32", "10:20:30": "100"}
+    moments = {text: NOW.replace(hour=int(text[:2]), minute=int(text[3:5]), second=int(text[6:])) for text in at}
+    store(session, {"transactions": [tx(text, amount, moments[text]) for text, amount in at.items()]
+                    + [tx("failed", "50", moments["09:30:00"], "failed")]})
+    values = evaluate(session, NO_RUNTIME, SeriesQuery("business", "revenue", window_seconds=window), now)
+    assert values == ([] if expected is None else [SeriesValue({"currency": "USD"}, expected, expected)])
