@@ -2,9 +2,11 @@
 
 A `SeriesQuery` carries the series fields of a rule (SPEC §9 names, so a rule row or a request body maps onto
 it by name); `evaluate` answers one `SeriesValue` per label set. Nothing is read point by point: custom metrics
-come from their rollups, host figures from minute rollups plus the samples not yet rolled up, endpoints from
-request rollups plus the minute held in this process, business figures from indexed aggregates. `value` is
-None when the window holds no points: the caller calls that `nodata`.
+come from their rollups, host figures from hour and minute rollups plus the samples not yet rolled up,
+endpoints from request rollups plus the minute held in this process, revenue from its hourly rollups plus the
+edge hours, other business figures from indexed aggregates. `value` is None when the window holds no points:
+the caller calls that `nodata`. The rule's `aggregation` applies to metric and host series; endpoint and
+business series name their own aggregate (p95, rps, failure_rate, ...).
 """
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -81,7 +83,8 @@ class Span:
 
 
 def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime) -> list[SeriesValue]:
-    """The value of `query`'s series at `now`, one per label set, sorted by labels."""
+    """The value of `query`'s series at `now`, one per label set, sorted by labels. With compare_offset_seconds
+    the value is current / past, the same window that much earlier (None when either is empty or past is 0)."""
     read = _reader(query)
     if query.compare_offset_seconds is None:
         found = read(session, runtime, query, now, False)
@@ -136,7 +139,7 @@ def _finest_bucket(window_seconds: int) -> str:
                  if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
 
 
-def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
     bucket = _finest_bucket(query.window_seconds)
     span = _span(end, query, bucket, complete)
@@ -148,8 +151,9 @@ def read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, co
     return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
 
 
-def read_host(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
-    """A host figure per label set (`host`), over the samples of every process on that host."""
+def _read_host(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """A host figure per label set (`host`), over the samples of every process on that host. Rollups hold
+    averages, so min, max (but cpu's, which keeps its peak) and percentiles are taken over minute averages."""
     levels = HOST_LEVELS[0] if query.window_seconds <= HOST_MINUTES_UP_TO else HOST_LEVELS[1]
     span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
@@ -192,7 +196,7 @@ def _weighted(aggregation: str, values: list[tuple[float, int]]) -> float | None
     return histogram.percentile(95 if aggregation == "p95" else 99)
 
 
-def read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """Request latency, error rate or rate of one endpoint (filter `endpoint`) or all, or per endpoint and/or
     method (`group_by`), from the request rollups plus the minute this process holds in memory."""
     span = _span(end, query, "1m", complete)
@@ -202,7 +206,7 @@ def read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, 
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 
-def read_business(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_business(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """Revenue per currency, failure rate, transactions per minute or active users over the exact window."""
     since = end - timedelta(seconds=query.window_seconds)
     if query.metric == "revenue":
@@ -232,10 +236,10 @@ class Source:
 
 
 SOURCES = {
-    "metric": Source(read_metric, None, metric_queries.AGGREGATIONS, None),
-    "host": Source(read_host, tuple(HOST_FIGURES), ("avg", "count", "min", "max", "p95", "p99"), ("host",)),
-    "endpoint": Source(read_endpoint, tuple(ENDPOINT_FIGURES), None, ("endpoint", "method")),
-    "business": Source(read_business, BUSINESS_METRICS, None, ("currency",)),  # revenue only: see _labels
+    "metric": Source(_read_metric, None, metric_queries.AGGREGATIONS, None),
+    "host": Source(_read_host, tuple(HOST_FIGURES), ("avg", "count", "min", "max", "p95", "p99"), ("host",)),
+    "endpoint": Source(_read_endpoint, tuple(ENDPOINT_FIGURES), None, ("endpoint", "method")),
+    "business": Source(_read_business, BUSINESS_METRICS, None, ("currency",)),  # revenue only: see _labels
 }
 
 
