@@ -23,9 +23,10 @@ from services.monitoring import host_sampler, performance
 from services.monitoring.histogram import LogHistogram
 
 LabelKey = tuple[tuple[str, str], ...]
-HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_percent", "load": "load_1",
-                "swap": "swap_percent", "disk_read": "disk_read_bytes_per_s", "disk_write": "disk_write_bytes_per_s",
-                "network_sent": "net_sent_bytes_per_s", "network_recv": "net_recv_bytes_per_s"}
+HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_percent", "swap": "swap_percent",
+                "load": "load_1", "net_sent": "net_sent_bytes_per_s", "net_recv": "net_recv_bytes_per_s",
+                "disk_read": "disk_read_bytes_per_s", "disk_write": "disk_write_bytes_per_s",
+                "process_cpu": "process_cpu_percent", "process_rss": "process_rss"}
 # Host windows up to six hours read minute rollups (at most 360 rows per process); longer ones start with hours.
 HOST_MINUTES_UP_TO = 6 * 3600
 HOST_LEVELS = (("1m", "raw"), ("1h", "1m", "raw"))

@@ -181,7 +181,7 @@ def host_sample(when: datetime, cpu: float, memory: float, host="web-1", pid=100
             "swap": {"percent": 0.0, "used": 0, "total": 0},
             "disk": {"percent": 50.0, "used": 1, "total": 2, "read_bytes_per_s": 0.0, "write_bytes_per_s": 0.0},
             "network": {"sent_bytes_per_s": 0.0, "recv_bytes_per_s": cpu * 100},
-            "process": {"rss": 1, "cpu_percent": 1.0, "threads": 1, "open_files": 1}}
+            "process": {"rss": 1000 + int(memory), "cpu_percent": 1.0, "threads": 1, "open_files": 1}}
 
 
 @pytest.fixture
@@ -210,7 +210,8 @@ def in_window(samples, seconds):
     ("cpu", "count", len),
     ("memory", "min", lambda s: min(each["memory"]["percent"] for each in s)),
     ("load", "avg", lambda s: sum(each["cpu"]["load_avg"][0] for each in s) / len(s)),
-    ("network_recv", "avg", lambda s: sum(each["network"]["recv_bytes_per_s"] for each in s) / len(s)),
+    ("net_recv", "avg", lambda s: sum(each["network"]["recv_bytes_per_s"] for each in s) / len(s)),
+    ("process_rss", "max", lambda s: max(each["process"]["rss"] for each in s)),
 ])
 @pytest.mark.parametrize("window", [60, 150])
 def test_host_figures_over_rollups_and_the_samples_after_them(session, host_history, metric, aggregation, expected,
