@@ -86,7 +86,8 @@ def revenue_summary(buckets: list[dict], totals: dict) -> dict:
 def completed_revenue(session: Session, since: datetime, until: datetime) -> Counter:
     """Completed amount_e4 per currency over exactly [since, until): whole hours from the hourly rollups, the
     partial hours at either edge summed from the transactions (over the occurred_at, status index)."""
-    whole_from = floor_time(since, "1h") + (timedelta(hours=1) if floor_time(since, "1h") < since else timedelta())
+    since_hour = floor_time(since, "1h")
+    whole_from = since_hour if since_hour == since else since_hour + timedelta(hours=1)
     whole_to = floor_time(until, "1h")
     totals: Counter = Counter()
     edges = [(since, until)]
