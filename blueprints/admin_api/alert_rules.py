@@ -32,8 +32,8 @@ def list_alert_rules():
 
 @bp.post("/alert-rules")
 def create_alert_rule():
-    body = rule_body()
-    rule = rule_change(lambda: rules.create_rule(db.session, body, current_user.username))
+    fields = rule_change(lambda: rules.read_fields(rule_body(), partial=False))
+    rule = rule_change(lambda: rules.create_rule(db.session, fields, current_user.username))
     saved = rules.as_dict(rule)
     record_event("alert_rule.create", f"alert rule {rule.id}", {"name": rule.name, "source": rule.source,
                                                                  "metric": rule.metric})
@@ -47,12 +47,12 @@ def get_alert_rule(rule_id: int):
 
 @bp.patch("/alert-rules/<int:rule_id>")
 def update_alert_rule(rule_id: int):
+    changes = rule_change(lambda: rules.read_fields(rule_body(), partial=True))  # a field no rule could take: 422 first
     rule = get_or_404(db.session, AlertRule, rule_id)
-    body = rule_body()
-    condition = rule_change(lambda: rules.update_rule(db.session, rule, body))
+    condition = rule_change(lambda: rules.update_rule(db.session, rule, changes))
     saved = rules.as_dict(rule)
     # `condition`: the fields that changed what the rule measures, so its instances must start afresh.
-    record_event("alert_rule.update", f"alert rule {rule_id}", {"fields": sorted(body), "condition": condition})
+    record_event("alert_rule.update", f"alert rule {rule_id}", {"fields": sorted(changes), "condition": condition})
     return jsonify(rule=saved)
 
 

@@ -1,6 +1,6 @@
 """Alert rules (SPEC §9): a rule body validated field by field, the rule as JSON, and which fields make its condition.
 
-Each limit is stated once, in the FIELDS table: `validated` enforces it and `body_schema` renders it for the OpenAPI
+Each limit is stated once, in the FIELDS table: `read_fields` enforces it and `body_schema` renders it for the OpenAPI
 document, so what the document promises is what the API accepts. Callers commit.
 """
 import re
@@ -175,21 +175,20 @@ DEFAULTS = {"filters": {}, "group_by": [], "aggregation": "avg", "window_seconds
             "labels": {}, "annotations": {}, "nodata_state": "nodata", "error_state": "error", "enabled": True}
 
 
-def validated(body: dict, current: dict | None = None) -> dict:
-    """The fields of `body`, checked alone and then together with `current` (a PATCH's rule, as_dict), else RuleError.
+def read_fields(body: dict, partial: bool) -> dict:
+    """Each field of a rule body checked alone (type, range, choice), else RuleError naming it.
 
-    Without `current` the body is a whole rule: REQUIRED fields must be there, the rest take DEFAULTS.
+    A whole rule (`partial=False`) must hold the REQUIRED fields and takes DEFAULTS for the others. The checks
+    between fields need the rule: `create_rule`, `update_rule`.
     """
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise RuleError(unknown[0], f"{unknown[0]} is not a rule field; fields: {', '.join(FIELDS)}")
-    if current is None:
-        missing = [name for name in REQUIRED if body.get(name) is None]
-        if missing:
-            raise RuleError(missing[0], f"{missing[0]} is required")
-    changes = {name: read_field(name, value) for name, value in body.items()}
-    check_together((current or DEFAULTS) | changes)
-    return changes if current is not None else DEFAULTS | changes
+    fields = {name: read_field(name, value) for name, value in body.items()}
+    missing = [] if partial else [name for name in REQUIRED if fields.get(name) is None]
+    if missing:
+        raise RuleError(missing[0], f"{missing[0]} is required")
+    return fields if partial else DEFAULTS | fields
 
 
 def read_field(name: str, value):
@@ -227,18 +226,20 @@ def condition_changes(rule: AlertRule, changes: dict) -> list[str]:
     return [name for name in CONDITION_FIELDS if name in changes and changes[name] != getattr(rule, name)]
 
 
-def create_rule(session: Session, body: dict, created_by: str) -> AlertRule:
-    rule = AlertRule(**validated(body), created_by=created_by)
+def create_rule(session: Session, fields: dict, created_by: str) -> AlertRule:
+    """Save a whole rule from `read_fields(body, partial=False)`."""
+    check_together(fields)
+    rule = AlertRule(**fields, created_by=created_by)
     session.add(rule)
     session.flush()
     return rule
 
 
-def update_rule(session: Session, rule: AlertRule, body: dict) -> list[str]:
-    """Apply a partial body; returns the condition fields it changed (see condition_changes)."""
-    if not body:
+def update_rule(session: Session, rule: AlertRule, changes: dict) -> list[str]:
+    """Apply `read_fields(body, partial=True)`; returns the condition fields it changed (see condition_changes)."""
+    if not changes:
         raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
-    changes = validated(body, as_dict(rule))
+    check_together(as_dict(rule) | changes)
     altered = condition_changes(rule, changes)
     for name, value in changes.items():
         setattr(rule, name, value)

@@ -7,7 +7,11 @@ BASE = {"name": "High CPU", "source": "host", "metric": "cpu", "comparator": ">"
 
 
 def create(session, **changes):
-    return rules.create_rule(session, BASE | changes, "alice")
+    return rules.create_rule(session, rules.read_fields(BASE | changes, partial=False), "alice")
+
+
+def update(session, rule, body: dict) -> list[str]:
+    return rules.update_rule(session, rule, rules.read_fields(body, partial=True))
 
 
 def test_a_minimal_body_takes_the_defaults(db_session):
@@ -74,15 +78,23 @@ def test_invalid_bodies_name_the_field(db_session, changes, field):
     assert caught.value.field == field and str(caught.value)
 
 
+@pytest.mark.parametrize("body, field", [({"threshold": "x"}, "threshold"), ({"labels": []}, "labels"), ({}, "name"),
+                                         ({"name": "n", "source": "host", "metric": "cpu", "comparator": ">"}, "threshold")])
+def test_a_bad_field_is_named_before_missing_ones(body, field):
+    with pytest.raises(rules.RuleError) as caught:
+        rules.read_fields(body, partial=False)
+    assert caught.value.field == field
+
+
 def test_patch_validates_against_the_saved_rule_and_reports_condition_changes(db_session):
     rule = create(db_session, recovery_threshold=80)
-    assert rules.update_rule(db_session, rule, {"severity": "critical", "labels": {"team": "ops"}}) == []
-    assert rules.update_rule(db_session, rule, {"threshold": 95, "window_seconds": 60}) == ["threshold"]
+    assert update(db_session, rule, {"severity": "critical", "labels": {"team": "ops"}}) == []
+    assert update(db_session, rule, {"threshold": 95, "window_seconds": 60}) == ["threshold"]
     assert (rule.severity, rule.threshold, rule.recovery_threshold) == ("critical", 95.0, 80.0)
     with pytest.raises(rules.RuleError) as caught:
-        rules.update_rule(db_session, rule, {"threshold": 70})  # below the saved recovery threshold
+        update(db_session, rule, {"threshold": 70})  # below the saved recovery threshold
     assert caught.value.field == "recovery_threshold"
-    assert rules.update_rule(db_session, rule, {"recovery_threshold": None}) == ["recovery_threshold"]
+    assert update(db_session, rule, {"recovery_threshold": None}) == ["recovery_threshold"]
     assert rule.recovery_threshold is None
 
 
@@ -90,7 +102,7 @@ def test_patch_validates_against_the_saved_rule_and_reports_condition_changes(db
 def test_bad_patches_are_refused(db_session, body, field):
     rule = create(db_session)
     with pytest.raises(rules.RuleError) as caught:
-        rules.update_rule(db_session, rule, body)
+        update(db_session, rule, body)
     assert caught.value.field == field
 
 
