@@ -1,8 +1,13 @@
 """Alert rules over HTTP: CRUD, 422 naming the field, admin-only writes, every change audited."""
 import pytest
 
+from app_factory import create_app
+from config import TestConfig
 from database import Alert
 from extensions import db
+from services.accounts import users
+from services.runtime import migrations
+from tests.conftest import ADMIN, AuthActions
 
 RULES = "/admin/api/alert-rules"
 CPU = {"name": "High CPU", "source": "host", "metric": "cpu", "comparator": ">", "threshold": 90,
@@ -111,3 +116,23 @@ def test_viewers_read_but_cannot_write(admin, auth, client, method, path):
 
 def test_anonymous_callers_get_401(client):
     assert client.get(RULES).status_code == 401
+
+
+def test_the_whole_round_trip_on_postgresql_migrated_to_head(postgres_url):
+    migrations.upgrade(postgres_url)
+    app = create_app(type("PostgresConfig", (TestConfig,), {"DATABASE_URL": postgres_url}))
+    with app.app_context():
+        users.create_user(db.session, *ADMIN, "admin", TestConfig.PASSWORD_HASH_METHOD)
+        db.session.commit()
+    admin = AuthActions(app.test_client())
+    admin.login()
+    rule = create(admin, source="metric", metric="checkout.latency_ms", filters={"region": "eu"}, group_by=["host"],
+                  compare_offset_seconds=604800)
+    changed = admin.call("PATCH", f"{RULES}/{rule['id']}", json={"group_by": [], "labels": {}}).json["rule"]
+    assert (changed["group_by"], changed["labels"], changed["filters"]) == ([], {}, {"region": "eu"})
+    assert admin.client.get(f"{RULES}/{rule['id']}").json["rule"] == changed
+    assert admin.call("DELETE", f"{RULES}/{rule['id']}").status_code == 204
+    assert admin.client.get(RULES).json["rules"] == []
+    with app.app_context():
+        db.session.remove()
+    db.engine.dispose()
