@@ -4,10 +4,10 @@ from flask_login import current_user
 
 from blueprints.admin_api import bp
 from blueprints.audit_trail import record_event
-from blueprints.http import ApiError, get_or_404, json_body
-from database import AlertRule
+from blueprints.http import ApiError, get_or_404, json_body, runtime
+from database import AlertRule, utcnow
 from extensions import db
-from services.alerts import rules
+from services.alerts import preview, rules, series
 
 
 def rule_change(apply):
@@ -54,6 +54,29 @@ def update_alert_rule(rule_id: int):
     # `condition`: the fields that changed what the rule measures, so its instances must start afresh.
     record_event("alert_rule.update", f"alert rule {rule_id}", {"fields": sorted(changes), "condition": condition})
     return jsonify(rule=saved)
+
+
+@bp.post("/alert-rules/preview")
+def preview_unsaved_alert_rule():
+    """A rule body evaluated now, before it is saved: what it would say, with nothing stored or sent."""
+    fields = rule_change(lambda: rules.read_fields(rule_body(), partial=False))
+    rule_change(lambda: rules.check_together(fields))
+    return jsonify(previewed(fields))
+
+
+@bp.post("/alert-rules/<int:rule_id>/preview")
+def preview_alert_rule(rule_id: int):
+    rule = rules.as_dict(get_or_404(db.session, AlertRule, rule_id))
+    return jsonify(previewed(rule) | {"rule_id": rule_id})
+
+
+def previewed(rule: dict) -> dict:
+    now = utcnow()
+    try:
+        instances = preview.preview(db.session, runtime(), rule, now)
+    except series.SeriesError as error:  # a rule saved before its source's series changed
+        raise ApiError(422, error.reason, {"field": error.field}) from None
+    return {"evaluated_at": now.isoformat(), "instances": instances}
 
 
 @bp.delete("/alert-rules/<int:rule_id>")

@@ -10,20 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import AlertRule
+from services.alerts import series
 from services.alerts.alerts import stamp
 from services.analytics.metric_queries import AGGREGATIONS
 from services.ingest.event_schema import MAX_METRIC_NAME, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, METRIC_NAME
 
-SOURCES = ("metric", "host", "endpoint", "business")
-# The series each built-in source offers; a `metric` rule names any custom metric (as ingest names them).
-SOURCE_METRICS = {
-    "host": ("cpu", "memory", "disk", "swap", "load", "net_sent", "net_recv", "disk_read", "disk_write",
-             "process_cpu", "process_rss"),
-    "endpoint": ("p95", "p99", "error_rate", "rps"),
-    "business": ("revenue", "failure_rate", "transactions_per_minute", "active_users"),
-}
-# The filter names each built-in source understands; a `metric` rule filters on any of its tags.
-SOURCE_FILTERS = {"host": ("host",), "endpoint": ("endpoint",), "business": ("currency",)}
+SOURCES = tuple(series.SOURCES)
 COMPARATORS = (">", ">=", "<", "<=")
 SEVERITIES = ("info", "warning", "critical")
 # What an instance with no points in its window (`nodata`) or a failed evaluation (`error`) counts as.
@@ -200,15 +192,11 @@ def read_field(name: str, value):
 
 
 def check_together(rule: dict) -> None:
-    """The rules between fields: the metric and filters its source offers, and a recovery on the clearing side."""
-    source = rule["source"]
-    if source in SOURCE_METRICS and rule["metric"] not in SOURCE_METRICS[source]:
-        raise RuleError("metric", f"a {source} rule's metric is one of {', '.join(SOURCE_METRICS[source])}")
-    unknown_filters = sorted(set(rule["filters"]) - set(SOURCE_FILTERS.get(source, rule["filters"])))
-    if unknown_filters:
-        raise RuleError("filters", f"a {source} rule filters only on {', '.join(SOURCE_FILTERS[source])}")
-    if rule["group_by"] and source != "metric":
-        raise RuleError("group_by", "only metric rules group by tags")
+    """The rules between fields: the series its source offers, and a recovery on the clearing side."""
+    try:  # the metric, aggregation, filters and group_by a source offers are the series module's to say
+        series.check(series.SeriesQuery.of(rule))
+    except series.SeriesError as error:
+        raise RuleError(error.field, error.reason) from None
     if set(rule["labels"]) & set(RESERVED_LABELS):
         raise RuleError("labels", f"{' and '.join(RESERVED_LABELS)} come from the rule's name and severity")
     recovery = rule["recovery_threshold"]
@@ -262,7 +250,7 @@ def body_schema(partial: bool) -> dict:
                   for name, field in FIELDS.items()}
     required = {"minProperties": 1} if partial else {"required": list(REQUIRED)}
     return {"type": "object", "properties": properties, "additionalProperties": False, **required,
-            "description": "cross-field rules (422 naming the field): a host, endpoint or business rule's metric and "
-                           "filters are its source's; group_by only for metric rules; recovery_threshold on the "
+            "description": "cross-field rules (422 naming the field): the metric, aggregation, filters and group_by are "
+                           "those its source's series offer; recovery_threshold on the "
                            "clearing side of threshold; compare_offset_seconds at least window_seconds; no "
                            "alertname or severity label"}

@@ -41,7 +41,7 @@ class SeriesError(ValueError):
 
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+        self.field, self.reason = field_name, message
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,11 @@ SOURCES = {
     "endpoint": Source(_read_endpoint, tuple(ENDPOINT_FIGURES), None, ("endpoint", "method")),
     "business": Source(_read_business, BUSINESS_METRICS, None, ("currency",)),  # revenue only: see _labels
 }
+
+
+def check(query: SeriesQuery) -> None:
+    """Refuse, naming the field, a query no series answers: what a rule may watch is what this module can read."""
+    _reader(query)
 
 
 def _reader(query: SeriesQuery) -> Callable:

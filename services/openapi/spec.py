@@ -74,7 +74,8 @@ def link(path: str, method: str, parameter: str, pointer: str) -> dict:
 USER_LINKS = {"UpdateUser": link("/users/{user_id}", "patch", "user_id", "/id"),
               "DeleteUser": link("/users/{user_id}", "delete", "user_id", "/id")}
 RULE_LINKS = {f"{verb}Rule": link("/alert-rules/{rule_id}", method, "rule_id", "/rule/id")
-              for verb, method in (("Get", "get"), ("Update", "patch"), ("Delete", "delete"))}
+              for verb, method in (("Get", "get"), ("Update", "patch"), ("Delete", "delete"))} | {
+    "PreviewRule": link("/alert-rules/{rule_id}/preview", "post", "rule_id", "/rule/id")}
 
 
 ADMIN_PATHS = {
@@ -146,6 +147,12 @@ ADMIN_PATHS = {
         "patch": operation("Change any of a rule's fields (null clears an optional one)", [path_id("rule_id")],
                            body=rule_body_schema(partial=True)),
         "delete": operation("Delete a rule; its alerts stay, without a rule", [path_id("rule_id")], status="204")},
+    "/alert-rules/preview": {"post": operation(
+        "Evaluate an unsaved rule now: per label set its value and the state it would enter; nothing is stored or sent",
+        body=rule_body_schema(partial=False))},
+    "/alert-rules/{rule_id}/preview": {"post": operation(
+        "Evaluate a saved rule now: per label set its value and the state it would enter; nothing changes",
+        [path_id("rule_id")], body=OBJECT)},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
         query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},

@@ -47,7 +47,7 @@ def test_create_list_and_get(admin, client):
     ({"window_seconds": 0}, "window_seconds"),
     ({"severity": "fatal"}, "severity"),
     ({"labels": {"alertname": "x"}}, "labels"),
-    ({"group_by": ["host"]}, "group_by"),
+    ({"group_by": ["region"]}, "group_by"),
     ({"nodata_state": "maybe"}, "nodata_state"),
     ({"extra": 1}, "extra"),
 ])
