@@ -244,11 +244,27 @@ def as_dict(rule: AlertRule) -> dict:
             "created_at": stamp(rule.created_at), "updated_at": stamp(rule.updated_at)}
 
 
+def source_variants() -> list[dict]:
+    """A whole rule per source: the metrics, aggregations and label names that source's series offer."""
+    variants = []
+    for name, source in series.SOURCES.items():
+        offered = {"source": {"const": name}}
+        if source.metrics is not None:
+            offered["metric"] = {"enum": list(source.metrics)}
+        if source.aggregations is not None:
+            offered["aggregation"] = {"enum": list(source.aggregations)}
+        if source.labels is not None:
+            offered["filters"] = {"type": "object", "propertyNames": {"enum": list(source.labels)}}
+            offered["group_by"] = {"type": "array", "items": {"enum": list(source.labels)}}
+        variants.append({"properties": offered})
+    return variants
+
+
 def body_schema(partial: bool) -> dict:
     """The JSON Schema of a rule body: a whole rule to create, or any of its fields to change."""
     properties = {name: field.schema() | ({"type": [field.schema()["type"], "null"]} if name in NULLABLE else {})
                   for name, field in FIELDS.items()}
-    required = {"minProperties": 1} if partial else {"required": list(REQUIRED)}
+    required = {"minProperties": 1} if partial else {"required": list(REQUIRED), "oneOf": source_variants()}
     return {"type": "object", "properties": properties, "additionalProperties": False, **required,
             "description": "cross-field rules (422 naming the field): the metric, aggregation, filters and group_by are "
                            "those its source's series offer; recovery_threshold on the "
