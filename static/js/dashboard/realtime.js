@@ -37,6 +37,7 @@ export class RealtimeClient {
     this.generation = 0;
     this.subscribedOnce = false;
     this.preferSseUntil = 0;
+    this.webSocketFailures = 0; // while the server answers HTTP, since WebSocket last worked
     this.socket = null;
     this.source = null;
     this.timers = {};
@@ -71,10 +72,19 @@ export class RealtimeClient {
       transports: ["websocket"], reconnection: false, forceNew: true, timeout: CONNECT_TIMEOUT_MS });
     this.socket = socket;
     const current = () => generation === this.generation;
-    const fallBack = () => {
+    const fallBack = async () => {
       if (!current()) return;
       this.closeTransports();
-      this.openSse(generation, true);
+      // Only a WebSocket that fails twice while the server answers HTTP is a reason to prefer SSE: a server
+      // that is down (a restart) is retried with backoff, or every deploy would leave pages on SSE for minutes.
+      if (!(await serverAnswers())) {
+        if (current()) this.scheduleReconnect();
+        return;
+      }
+      if (!current()) return;
+      this.webSocketFailures += 1;
+      if (this.webSocketFailures < 2) this.openWebSocket(generation);
+      else this.openSse(generation, true);
     };
     this.timers.connect = setTimeout(fallBack, CONNECT_TIMEOUT_MS);
     socket.on("connect_error", fallBack);
@@ -89,6 +99,7 @@ export class RealtimeClient {
 
   onWebSocketConnect(socket) {
     clearTimeout(this.timers.connect);
+    this.webSocketFailures = 0;
     if (this.subscribedOnce && this.lastSeq !== null) {
       const cursor = this.epoch === null ? { since: this.lastSeq } : { since: this.lastSeq, epoch: this.epoch };
       socket.emit("resume", { ...cursor, rooms: ["admin", ...ROOMS] });
@@ -105,6 +116,7 @@ export class RealtimeClient {
   }
 
   openSse(generation, afterWebSocketFailed) {
+    this.webSocketFailures = 0;
     this.report("connecting", "sse");
     const params = { channels: CHANNELS.join(",") };
     if (this.lastSeq !== null) params.last_event_id = this.epoch === null ? this.lastSeq : `${this.epoch}:${this.lastSeq}`;
@@ -187,6 +199,16 @@ export class RealtimeClient {
 
   report(state, transport, retryInMs = null) {
     this.onState({ state, transport, retryInMs, lastSeq: this.lastSeq });
+  }
+}
+
+/** Whether the server answers plain HTTP now (its /healthz), within the connect timeout. */
+async function serverAnswers() {
+  try {
+    const response = await fetch("/healthz", { cache: "no-store", signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
+    return response.ok;
+  } catch {
+    return false;
   }
 }
 
