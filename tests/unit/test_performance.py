@@ -165,6 +165,15 @@ def test_summary_totals_the_whole_app(db_session, five_minutes):
     assert total["p95_ms"] == pytest.approx(950, rel=RELATIVE_ERROR)
 
 
+def test_a_window_starting_inside_a_minute_counts_that_whole_minute(db_session, five_minutes):
+    # Two seconds into minute 5, "the last minute" must still see minute 4 (stored) and the live minute 5.
+    now = MINUTE_0 + timedelta(minutes=5, seconds=2)
+    total = performance.summary(db_session, now - timedelta(minutes=1), now, five_minutes)
+    assert total["count"] == 100 + 80 + 100 + 1
+    assert total["rps"] == total["count"] / 62
+    assert total["p95_ms"] is not None
+
+
 def test_summary_of_an_empty_window_has_no_latency(db_session):
     total = performance.summary(db_session, MINUTE_0, MINUTE_0 + timedelta(minutes=1))
     assert (total["count"], total["rps"], total["error_rate"], total["p95_ms"]) == (0, 0.0, 0.0, None)
