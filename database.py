@@ -321,20 +321,107 @@ class AlertRule(Base):
 
 
 class Alert(Base):
+    """One alert instance: a rule's label set (SPEC §9), kept across its episodes. The evaluation loop
+    (services/alerts/evaluator.py) moves it through the lifecycle; `alert_transitions` holds every move."""
+
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_state_started_at", "state", "started_at"),)
+    __table_args__ = (Index("ix_alerts_state_started_at", "state", "started_at"),
+                      UniqueConstraint("rule_id", "fingerprint", name="uq_alerts_rule_fingerprint"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str] = mapped_column(String(120), default="")
+    # Alertmanager's identity of a label set: 16 hex digits of a hash over the sorted labels.
+    fingerprint: Mapped[str] = mapped_column(String(16), default="")
     state: Mapped[str] = mapped_column(String(16))
     severity: Mapped[str] = mapped_column(String(16))
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the rule's templates, rendered
     value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text, default="")
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)  # condition first met, this episode
+    state_since: Mapped[datetime] = mapped_column(default=utcnow)  # when the current state began
+    fired_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    evaluated_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     acknowledged_at: Mapped[datetime | None]
+    silenced: Mapped[bool] = mapped_column(Boolean, default=False)
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What receivers last heard of this instance ("firing", "resolved" or nothing yet) and when: a resolved
+    # notification goes out exactly when they heard "firing", and a flapping instance is heard once a window.
+    notified_state: Mapped[str | None] = mapped_column(String(16))
+    notified_at: Mapped[datetime | None]
+
+
+class AlertTransition(Base):
+    """One state change of an instance: its history (ALERT_HISTORY_RETENTION_DAYS)."""
+
+    __tablename__ = "alert_transitions"
+    __table_args__ = (Index("ix_alert_transitions_alert_at", "alert_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Silence(Base):
+    """Label matchers that mute notifications of matching instances between starts_at and ends_at."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    matchers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Receiver(Base):
+    """A webhook that firing and resolved notifications are delivered to (SPEC §9)."""
+
+    __tablename__ = "receivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    format: Mapped[str] = mapped_column(String(16), default="alertmanager")
+    send_resolved: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_severity: Mapped[str] = mapped_column(String(16), default="info")
+    repeat_interval_seconds: Mapped[int | None]
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One webhook call to make or made: a row, so a restart loses none. The body is built when the row is
+    queued, so it says what was true then even if the rule is edited or deleted before it is sent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+                      Index("ix_deliveries_receiver_id_id", "receiver_id", "id"),
+                      Index("ix_deliveries_alert_id_receiver_id", "alert_id", "receiver_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("receivers.id", ondelete="CASCADE"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # firing, resolved, reminder or test
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered or dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
 
 
 class Notification(Base):

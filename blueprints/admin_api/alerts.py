@@ -1,4 +1,4 @@
-"""Alerts as the dashboard lists and acknowledges them: thin views over services.alerts.alerts."""
+"""Alert instances: listed, acknowledged and their history; thin views over services.alerts.alerts."""
 from flask import jsonify
 from flask_login import current_user
 
@@ -16,15 +16,24 @@ def list_alerts():
     return jsonify(alerts=[alerts.as_dict(alert) for alert in found])
 
 
+@bp.get("/alerts/<int:alert_id>/history")
+def alert_history(alert_id: int):
+    alert = get_or_404(db.session, Alert, alert_id)
+    return jsonify(alert=alerts.as_dict(alert),
+                   history=alerts.history(db.session, alert_id, bounded_int("limit", 200, maximum=1000)))
+
+
 @bp.post("/alerts/<int:alert_id>/ack")
 def acknowledge_alert(alert_id: int):
-    """Every dashboard sees the acknowledgement at once."""
+    """Every dashboard sees the acknowledgement at once: an `alert` push whose state did not change."""
     alert = get_or_404(db.session, Alert, alert_id)
+    if alert.acknowledged_by:
+        raise ApiError(409, f"alert {alert_id} is already acknowledged by {alert.acknowledged_by}")
     try:
         alerts.acknowledge(alert, current_user.username, utcnow())
     except alerts.AlertStateError as error:
         raise ApiError(409, str(error)) from None
     body = alerts.as_dict(alert)  # before the commit expires the row, which would cost a re-read
     record_event("alert.ack", f"alert {alert_id}", {"rule_id": alert.rule_id})
-    publish("alert", [body])
+    publish("alert", [body | {"previous_state": body["state"]}])
     return jsonify(alert=body)

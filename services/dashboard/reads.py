@@ -83,7 +83,8 @@ def timeline(context: ReadContext, minutes: int) -> dict:
 
 
 def performance_stats(context: ReadContext, minutes: int) -> dict:
-    since, current = context.now - timedelta(minutes=minutes), context.runtime.monitor.snapshot_current()
+    since = performance.minute_start(context.now - timedelta(minutes=minutes))
+    current = context.runtime.monitor.snapshot_current()
     return {"window_minutes": minutes, "since": since.isoformat(), "until": context.now.isoformat(),
             "endpoints": performance.endpoint_stats(context.session, since, context.now, current),
             "summary": performance.summary(context.session, since, context.now, current),

@@ -229,7 +229,7 @@ def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows
     """Stats over [since, until), widened to whole minutes, per value of the `by` columns ("endpoint", "method";
     none: the whole app), of the requests whose columns equal `match` ({"endpoint": ..., "method": ...});
     groups without requests are absent."""
-    since = _minute_start(since)
+    since = minute_start(since)
     groups: dict[tuple, _Totals] = {}
     for row in _rows_in_window(session, since, until, extra_rows, match or {}):
         groups.setdefault(tuple(row[name] for name in by), _Totals()).add_rollup(row)
@@ -239,14 +239,14 @@ def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows
 
 def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:
     """The whole app over [since, until), widened to whole minutes: count, rps, avg and percentile latency, error rate."""
-    since = _minute_start(since)
+    since = minute_start(since)
     totals = _Totals()
     for row in _rows_in_window(session, since, until, extra_rows):
         totals.add_rollup(row)
     return totals.stats((until - since).total_seconds())
 
 
-def _minute_start(since: datetime) -> datetime:
+def minute_start(since: datetime) -> datetime:
     """Stats start at the minute `since` falls in: requests are stored per minute, and a window that cut into
     a minute would drop it whole (a "last minute" read just after the minute turned would see no requests)."""
     return since.replace(second=0, microsecond=0)

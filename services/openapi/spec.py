@@ -4,6 +4,7 @@ The ingest item schemas and every input limit are rendered from the definitions 
 (services.ingest.event_schema, the MAX_CONTENT_LENGTH setting), never restated here.
 """
 from config import Config
+from services.alerts import alerts
 from services.alerts.rules import body_schema as rule_body_schema
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
@@ -135,10 +136,12 @@ ADMIN_PATHS = {
     "/analytics/timeline": {"get": operation("Per minute: revenue, transactions, requests, p95 and error rate", [
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
     "/alerts": {"get": operation("Alerts, newest first", [
-        query("state", "filter", {"enum": ["pending", "firing", "resolved", "acknowledged"]}), LIMIT],
+        query("state", "filter", {"enum": list(alerts.STATES)}), LIMIT],
         links={"AcknowledgeFirst": link("/alerts/{alert_id}/ack", "post", "alert_id", "/alerts/0/id")})},
     "/alerts/{alert_id}/ack": {"post": operation("Acknowledge a pending or firing alert (409 otherwise)",
                                                   [path_id("alert_id")], body=OBJECT)},
+    "/alerts/{alert_id}/history": {"get": operation("An alert's state changes, newest first",
+                                                    [path_id("alert_id"), LIMIT])},
     "/alert-rules": {"get": operation("Alert rules, oldest first"),
                      "post": operation("Create an alert rule (422 naming the field when invalid)",
                                        body=rule_body_schema(partial=False), status="201", links=RULE_LINKS)},

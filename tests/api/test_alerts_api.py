@@ -1,5 +1,7 @@
-"""Alerts listed and acknowledged; the engine that raises them comes later, so tests add rows directly."""
-from database import Alert
+"""Alerts listed, acknowledged and their history, on rows added directly (the engine has tests of its own)."""
+from datetime import UTC, datetime
+
+from database import Alert, AlertTransition
 from extensions import db
 
 
@@ -24,8 +26,9 @@ def test_ack_is_recorded_audited_and_published(app, admin, client):
     response = admin.call("POST", f"/admin/api/alerts/{alert_id}/ack")
     assert response.status_code == 200
     body = response.json["alert"]
-    assert body["state"] == "acknowledged" and body["acknowledged_by"] == "admin" and body["acknowledged_at"]
-    assert published == [("alert", [body])]
+    # Acknowledged is a flag on a firing instance, not a state of its own.
+    assert body["state"] == "firing" and body["acknowledged_by"] == "admin" and body["acknowledged_at"]
+    assert published == [("alert", [body | {"previous_state": "firing"}])]
     assert client.get("/admin/api/audit").json["entries"][0]["action"] == "alert.ack"
 
 
@@ -34,6 +37,24 @@ def test_ack_twice_or_of_unknown_alerts_is_refused(app, admin):
     admin.call("POST", f"/admin/api/alerts/{alert_id}/ack")
     assert admin.call("POST", f"/admin/api/alerts/{alert_id}/ack").status_code == 409
     assert admin.call("POST", "/admin/api/alerts/999/ack").status_code == 404
+
+
+def test_resolved_alerts_cannot_be_acknowledged(app, admin):
+    assert admin.call("POST", f"/admin/api/alerts/{add_alert(app, 'resolved')}/ack").status_code == 409
+
+
+def test_history_lists_transitions_newest_first(app, client, admin):
+    alert_id = add_alert(app)
+    with app.app_context():
+        for minute, (before, after) in enumerate([("resolved", "pending"), ("pending", "firing")]):
+            db.session.add(AlertTransition(alert_id=alert_id, at=datetime(2026, 12, 3, 12, minute, tzinfo=UTC),
+                                           from_state=before, to_state=after, value=91.0 + minute))
+        db.session.commit()
+    body = client.get(f"/admin/api/alerts/{alert_id}/history").json
+    assert body["alert"]["id"] == alert_id
+    assert [(entry["from_state"], entry["to_state"], entry["value"]) for entry in body["history"]] == [
+        ("pending", "firing", 92.0), ("resolved", "pending", 91.0)]
+    assert client.get("/admin/api/alerts/999/history").status_code == 404
 
 
 def test_viewers_cannot_ack(app, auth):
