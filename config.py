@@ -113,6 +113,16 @@ class Config:
     METRIC_POINT_RETENTION_DAYS = env_int("METRIC_POINT_RETENTION_DAYS", 7)
     ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 90)
     MAINTENANCE_INTERVAL = env_float("MAINTENANCE_INTERVAL", 60.0)
+    ALERT_EVALUATION_INTERVAL = env_float("ALERT_EVALUATION_INTERVAL", 10.0)
+    ALERT_HISTORY_RETENTION_DAYS = env_int("ALERT_HISTORY_RETENTION_DAYS", 90)
+    # An instance that changes state more than ALERT_FLAP_CHANGES times within ALERT_FLAP_WINDOW_SECONDS is
+    # flapping: its receivers then hear from it at most once per window.
+    ALERT_FLAP_CHANGES = env_int("ALERT_FLAP_CHANGES", 4)
+    ALERT_FLAP_WINDOW_SECONDS = env_int("ALERT_FLAP_WINDOW_SECONDS", 600)
+    WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+    WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+    # The address people open the panel at, for the links in webhooks; None: http://HOST:PORT.
+    EXTERNAL_URL = env_str("EXTERNAL_URL")
     BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3)
     BREAKER_RESET_SECONDS = env_float("BREAKER_RESET_SECONDS", 5.0)
     PASSWORD_HASH_METHOD = "scrypt"
