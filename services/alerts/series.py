@@ -9,7 +9,7 @@ the caller calls that `nodata`. The rule's `aggregation` applies to metric and h
 business series name their own aggregate (p95, rps, failure_rate, ...).
 """
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
@@ -62,6 +62,11 @@ class SeriesQuery:
         if self.compare_offset_seconds is not None and self.compare_offset_seconds <= 0:
             raise SeriesError("compare_offset_seconds", "must be a positive number of seconds")
 
+    def key(self) -> tuple:
+        """Equal for queries that read the same series (filters are a dict, so the query itself is unhashable)."""
+        return (self.source, self.metric, tuple(sorted(self.filters.items())), self.group_by, self.aggregation,
+                self.window_seconds, self.compare_offset_seconds)
+
     @classmethod
     def of(cls, rule) -> "SeriesQuery":
         """The query of a rule: a model row or a mapping with SPEC §9's field names (other fields are ignored)."""
@@ -83,16 +88,46 @@ class Span:
     end: datetime
 
 
-def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime) -> list[SeriesValue]:
+class Reads:
+    """What one evaluation pass has read. Rules on the same series share one read, and the custom metrics named
+    in `metric_names` are read together, one query per bucket and span, rather than one query per rule."""
+
+    def __init__(self, session: Session, runtime, metric_names: Iterable[str] = ()) -> None:
+        self.session, self.runtime = session, runtime
+        self.metric_names = tuple(sorted(set(metric_names)))
+        self.answers: dict[tuple, dict] = {}
+        self.metric_rows: dict[tuple, dict[str, list]] = {}
+
+    def read(self, query: "SeriesQuery", end: datetime, complete: bool) -> dict:
+        key = (query.key(), end, complete)
+        if key not in self.answers:
+            self.answers[key] = _reader(query)(self, query, end, complete)
+        return self.answers[key]
+
+    def metric_rollups(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
+        if name not in self.metric_names:
+            return metric_queries.rollups(self.session, name, bucket, span.start, span.end, histograms)
+        key = (bucket, span, histograms)
+        if key not in self.metric_rows:
+            grouped: dict[str, list] = defaultdict(list)
+            for row in metric_queries.rollups(self.session, self.metric_names, bucket, span.start, span.end, histograms):
+                grouped[row.name].append(row)
+            self.metric_rows[key] = grouped
+        return self.metric_rows[key].get(name, [])
+
+
+def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime, reads: Reads | None = None) -> list[SeriesValue]:
     """The value of `query`'s series at `now`, one per label set, sorted by labels. With compare_offset_seconds
-    the value is current / past, the same window that much earlier (None when either is empty or past is 0)."""
-    read = _reader(query)
+    the value is current / past, the same window that much earlier (None when either is empty or past is 0).
+    An evaluation pass passes its `reads`, so that rules share what they read."""
+    _reader(query)
+    reads = reads or Reads(session, runtime)
     if query.compare_offset_seconds is None:
-        found = read(session, runtime, query, now, False)
+        found = reads.read(query, now, False)
         return [SeriesValue(dict(key), value, value) for key, value in _with_nodata(query, found)]
     offset = timedelta(seconds=query.compare_offset_seconds)
-    current = read(session, runtime, query, now, True)
-    past = read(session, runtime, query, now - offset, True)
+    current = reads.read(query, now, True)
+    past = reads.read(query, now - offset, True)
     keys = {**current, **past}
     return [SeriesValue(dict(key), _ratio(current.get(key), past.get(key)), current.get(key), past.get(key))
             for key, _ in _with_nodata(query, keys)]
@@ -140,26 +175,26 @@ def _finest_bucket(window_seconds: int) -> str:
                  if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
 
 
-def _read_metric(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
     bucket = _finest_bucket(query.window_seconds)
     span = _span(end, query, bucket, complete)
     groups: dict[LabelKey, list] = defaultdict(list)
     percentile = query.aggregation in ("p95", "p99")
-    for row in metric_queries.rollups(session, query.metric, bucket, span.start, span.end, histograms=percentile):
+    for row in reads.metric_rollups(query.metric, bucket, span, histograms=percentile):
         if _matches(row.tags, query.filters):
             groups[_label_key(row.tags, query.group_by)].append(row)
     return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
 
 
-def _read_host(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A host figure per label set (`host`), over the samples of every process on that host. Rollups hold
     averages, so min, max (but cpu's, which keeps its peak) and percentiles are taken over minute averages."""
     levels = HOST_LEVELS[0] if query.window_seconds <= HOST_MINUTES_UP_TO else HOST_LEVELS[1]
     span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
-    for row in _host_rows(session, span, levels, query.filters):
+    for row in _host_rows(reads.session, span, levels, query.filters):
         value = host_sampler.figures(row)[figure]
         if value is not None:
             groups[_label_key({"host": row.host}, query.group_by)].append((value, host_sampler.sample_weight(row)))
@@ -197,19 +232,19 @@ def _weighted(aggregation: str, values: list[tuple[float, int]]) -> float | None
     return histogram.percentile(95 if aggregation == "p95" else 99)
 
 
-def _read_endpoint(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_endpoint(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """Request latency, error rate or rate of one endpoint (filter `endpoint`) or all, or per endpoint and/or
     method (`group_by`), from the request rollups plus the minute this process holds in memory."""
     span = _span(end, query, "1m", complete)
-    live = runtime.monitor.snapshot_current(end.timestamp())
+    live = reads.runtime.monitor.snapshot_current(end.timestamp())
     by = tuple(sorted(query.group_by))
-    groups = performance.grouped_stats(session, span.start, span.end, live, by, query.filters)
+    groups = performance.grouped_stats(reads.session, span.start, span.end, live, by, query.filters)
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 
-def _read_business(session: Session, runtime, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+def _read_business(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """Revenue per currency, failure rate, transactions per minute or active users over the exact window."""
-    since = end - timedelta(seconds=query.window_seconds)
+    session, since = reads.session, end - timedelta(seconds=query.window_seconds)
     if query.metric == "revenue":
         return _revenue(session, since, end, query.filters)
     if query.metric == "failure_rate":

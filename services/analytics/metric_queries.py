@@ -1,5 +1,6 @@
 """Custom metric time series from the 1m/5m/1h/1d rollups, aggregated and optionally grouped by a tag."""
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -46,12 +47,15 @@ ROLLUP_FIGURES = (MetricRollup.bucket_start, MetricRollup.tags, MetricRollup.cou
                   MetricRollup.min, MetricRollup.max)
 
 
-def rollups(session: Session, name: str, bucket: str, start: datetime, end: datetime, histograms: bool = True) -> list:
-    """The `bucket` rollups of metric `name` (every tag set) from the bucket holding `start` up to `end`, as rows
-    with the columns `aggregate` reads; without `histograms` (not needed but for percentiles) they read faster."""
-    columns = (*ROLLUP_FIGURES, MetricRollup.histogram) if histograms else ROLLUP_FIGURES
+def rollups(session: Session, names: str | Iterable[str], bucket: str, start: datetime, end: datetime,
+            histograms: bool = True) -> list:
+    """The `bucket` rollups of metric `names` (one name or several; every tag set) from the bucket holding `start`
+    up to `end`, as rows with `name` and the columns `aggregate` reads; without `histograms` (not needed but for
+    percentiles) they read faster."""
+    columns = (MetricRollup.name, *ROLLUP_FIGURES, *((MetricRollup.histogram,) if histograms else ()))
+    named = MetricRollup.name == names if isinstance(names, str) else MetricRollup.name.in_(names)
     return session.execute(select(*columns).where(
-        MetricRollup.name == name, MetricRollup.bucket == bucket,
+        named, MetricRollup.bucket == bucket,
         MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)).all()
 
 
