@@ -1,0 +1,262 @@
+"""The evaluation loop's pass: every enabled rule read once, its instances moved through the lifecycle, and
+everything that follows from a change — history, silences, flapping, notifications, webhooks, pushes.
+
+One process runs it (`is_evaluator` is the seam the cluster setup decides with). A pass reads rollups and
+in-process histograms through one `series.Reads`, so rules on the same series share a read and custom metrics
+are read in one query per span. It commits its own work before publishing, so no dashboard is told of a state
+the database does not hold.
+"""
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from database import Alert, AlertRule, AlertTransition, utcnow
+from services.alerts import alerts, delivery, lifecycle, notifications, series, silences
+from services.alerts.preview import instance_labels
+from services.runtime.process import DATABASE_FAILURES
+
+log = logging.getLogger(__name__)
+TEMPLATE_FIELD = re.compile(r"\{\{\s*\$(value|threshold|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
+NOTIFICATION_LEVELS = {"firing": {"critical": "error", "warning": "warning", "info": "info"}, "resolved": "success"}
+
+
+@dataclass
+class PassReport:
+    """What one pass did; the benchmark and the tests read it."""
+    rules: int = 0
+    changes: list[tuple[Alert, str]] = field(default_factory=list)  # (instance, previous state)
+    notifications: list[dict] = field(default_factory=list)
+    deliveries: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    flap_changes: int
+    flap_window: timedelta
+    config: Mapping  # the app's settings, for the links deliveries carry (EXTERNAL_URL, HOST, PORT)
+
+    @classmethod
+    def of(cls, config: Mapping) -> "Settings":
+        return cls(config["ALERT_FLAP_CHANGES"], timedelta(seconds=config["ALERT_FLAP_WINDOW_SECONDS"]), config)
+
+
+class Evaluator:
+    """The loop's job: run a pass if this process is the evaluator, commit it, then tell dashboards and the
+    delivery worker."""
+
+    def __init__(self, runtime, settings: Settings, clock: Callable[[], datetime] = utcnow,
+                 is_evaluator: Callable[[], bool] = lambda: True, wake_delivery: Callable[[], None] = lambda: None):
+        self.runtime, self.settings, self.clock = runtime, settings, clock
+        self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
+
+    def run(self, session: Session) -> PassReport | None:
+        """One pass, committed, then published; None when another process is the evaluator."""
+        if not self.is_evaluator():
+            return None
+        report = evaluate_all(session, self.runtime, self.settings, self.clock())
+        pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
+        session.commit()
+        publish(self.runtime, pushes, report.notifications)
+        if report.deliveries:
+            self.wake_delivery()
+        return report
+
+
+def evaluate_all(session: Session, runtime, settings: Settings, now: datetime) -> PassReport:
+    report = PassReport()
+    rules = list(session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)).order_by(AlertRule.id)))
+    report.rules = len(rules)
+    open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
+    for instance in session.scalars(select(Alert).where(Alert.state != "resolved")):
+        open_instances[instance.rule_id][instance.fingerprint] = instance
+    muting = silences.active(session, now)
+    reads = series.Reads(session, runtime, [rule.metric for rule in rules if rule.source == "metric"])
+    touched: list[Alert] = []
+    for rule in rules:
+        touched += evaluate_rule(session, rule, open_instances.pop(rule.id, {}), reads, now, report)
+    for orphans in open_instances.values():  # their rule was disabled or deleted since the last pass
+        for instance in orphans.values():
+            previous = instance.state
+            _record(session, instance, previous, lifecycle.reset(instance, now, "rule disabled or deleted"), now, report)
+            touched.append(instance)
+    flags = {id(instance): (instance.silenced, instance.flapping) for instance in touched}
+    for instance in touched:
+        instance.silenced = silences.silenced(instance.labels, muting)
+    update_flapping(session, touched, settings, now)
+    changed = {id(instance) for instance, _ in report.changes}
+    report.changes += [(instance, instance.state) for instance in touched  # a mark changed, not the state
+                       if id(instance) not in changed and flags[id(instance)] != (instance.silenced, instance.flapping)]
+    notify(session, touched + owed_resolved(session, touched), settings, now, report)
+    return report
+
+
+def evaluate_rule(session: Session, rule: AlertRule, known: dict[str, Alert], reads: series.Reads, now: datetime,
+                  report: PassReport) -> list[Alert]:
+    """Move the rule's instances for what its series reads now; return every instance it touched."""
+    readings = read_rule(session, rule, reads, now)
+    for fingerprint, instance in known.items():
+        # A label set that has left a grouped series has no points: it is nodata (or what nodata counts as).
+        readings.setdefault(fingerprint, (instance.labels, lifecycle.Reading()))
+    touched = []
+    for fingerprint, (labels, reading) in readings.items():
+        instance = known.get(fingerprint)
+        if instance is None:
+            if lifecycle.outcome(rule, None, reading) is False:
+                continue  # normal and never seen: nothing to keep
+            instance = _instance_for(session, rule, labels, fingerprint)
+        previous = instance.state
+        reason = lifecycle.advance(instance, rule, reading, now)
+        _refresh(instance, rule, reading, now)
+        session.add(instance)
+        _record(session, instance, previous, reason, now, report)
+        touched.append(instance)
+    return touched
+
+
+def read_rule(session: Session, rule: AlertRule, reads: series.Reads, now: datetime) -> dict[str, tuple[dict, lifecycle.Reading]]:
+    """{fingerprint: (labels, reading)}; a rule whose series cannot be read is one `error` reading."""
+    try:
+        found = [(value.labels, lifecycle.Reading(value.value))
+                 for value in series.evaluate(session, reads.runtime, series.SeriesQuery.of(rule), now, reads)]
+    except DATABASE_FAILURES:
+        raise  # the whole pass fails and the job retries: an outage is not every rule's error
+    except Exception as error:  # one broken rule must not stop the others
+        log.warning("alert rule %s could not be evaluated: %s", rule.id, error)
+        found = [({}, lifecycle.Reading(failed=str(error)[:200]))]
+    result = {}
+    for group, reading in found:
+        labels = instance_labels(_rule_fields(rule), group)
+        result[alerts.fingerprint(labels)] = (labels, reading)
+    return result
+
+
+def _rule_fields(rule: AlertRule) -> dict:
+    return {"labels": rule.labels or {}, "name": rule.name, "severity": rule.severity}
+
+
+def _instance_for(session: Session, rule: AlertRule, labels: dict, fingerprint: str) -> Alert:
+    """The label set's instance from an earlier episode, or a new one (without a state until `advance` gives it
+    one, and added to the session only then, so no flush meets it half made)."""
+    instance = session.scalar(select(Alert).where(Alert.rule_id == rule.id, Alert.fingerprint == fingerprint))
+    return instance or Alert(rule_id=rule.id, fingerprint=fingerprint, labels=labels, state=None, silenced=False,
+                             flapping=False)
+
+
+def _refresh(instance: Alert, rule: AlertRule, reading: lifecycle.Reading, now: datetime) -> None:
+    instance.rule_name, instance.severity, instance.threshold = rule.name, rule.severity, rule.threshold
+    instance.value, instance.evaluated_at = reading.value, now
+    instance.annotations = {name: render(template, instance.labels, reading.value, rule.threshold)
+                            for name, template in (rule.annotations or {}).items()}
+    instance.message = instance.annotations.get("summary") or _default_message(rule, reading)
+
+
+def _default_message(rule: AlertRule, reading: lifecycle.Reading) -> str:
+    if reading.kind == "error":
+        return f"{rule.name}: evaluation failed: {reading.failed}"
+    if reading.kind == "nodata":
+        return f"{rule.name}: no data in the last {rule.window_seconds} s"
+    return f"{rule.name}: {rule.metric} is {format_number(reading.value)} ({rule.comparator} {format_number(rule.threshold)})"
+
+
+def render(template: str, labels: dict, value: float | None, threshold: float) -> str:
+    """Fill {{ $value }}, {{ $threshold }} and {{ $labels.name }} (Prometheus' names) in an annotation."""
+    def field_value(match: re.Match) -> str:
+        if match.group(2):
+            return str(labels.get(match.group(2), ""))
+        return format_number(value if match.group(1) == "value" else threshold)
+    return TEMPLATE_FIELD.sub(field_value, template)
+
+
+def format_number(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.4g}"
+
+
+def _record(session: Session, instance: Alert, previous: str | None, reason: str | None, now: datetime,
+            report: PassReport) -> None:
+    """A transition row for a state change; `previous` None is an instance seen for the first time ("normal")."""
+    if reason is None:
+        return
+    if instance.id is None:
+        session.flush()
+    previous = previous or "normal"
+    session.add(AlertTransition(alert_id=instance.id, at=now, from_state=previous, to_state=instance.state,
+                                value=instance.value, reason=reason[:200]))
+    report.changes.append((instance, previous))
+
+
+def update_flapping(session: Session, instances: list[Alert], settings: Settings, now: datetime) -> None:
+    """Count each instance's changes in the flap window, in one query for all of them."""
+    ids = [instance.id for instance in instances if instance.id is not None]
+    if not ids:
+        return
+    session.flush()
+    counts = dict(session.execute(
+        select(AlertTransition.alert_id, func.count()).where(AlertTransition.alert_id.in_(ids),
+                                                              AlertTransition.at > now - settings.flap_window)
+        .group_by(AlertTransition.alert_id)).all())
+    for instance in instances:
+        instance.flapping = lifecycle.is_flapping(instance.flapping, counts.get(instance.id, 0), settings.flap_changes)
+
+
+def owed_resolved(session: Session, touched: list[Alert]) -> list[Alert]:
+    """Instances no longer firing whose receivers last heard "firing": reset by a rule edit, or deferred by a
+    flap window. They are owed a resolved notification even if their rule is gone."""
+    seen = {instance.id for instance in touched}
+    owed = session.scalars(select(Alert).where(Alert.notified_state == "firing",
+                                               Alert.state.not_in(alerts.FIRING_STATES)))
+    return [instance for instance in owed if instance.id not in seen]
+
+
+def notify(session: Session, instances: list[Alert], settings: Settings, now: datetime, report: PassReport) -> None:
+    """Tell receivers what they must hear now: one webhook per receiver per rule and status, an in-app
+    notification per instance; reminders for instances still firing."""
+    due: dict[tuple[int | None, str], list[dict]] = defaultdict(list)
+    for instance in instances:
+        status = lifecycle.notification_due(instance, now, settings.flap_window)
+        if status is None:
+            continue
+        instance.notified_state, instance.notified_at = status, now
+        body = alerts.as_dict(instance)
+        due[instance.rule_id, status].append(body)
+        report.notifications.append(_notification(session, body, status))
+    for (_, status), bodies in due.items():
+        report.deliveries += len(delivery.enqueue(session, bodies, status, now, settings=settings.config))
+    still_firing = [alerts.as_dict(instance) for instance in instances
+                    if instance.state in alerts.FIRING_STATES and instance.notified_state == "firing"
+                    and not instance.silenced]
+    report.deliveries += len(delivery.enqueue_reminders(session, still_firing, now, settings=settings.config))
+
+
+def _notification(session: Session, body: dict, status: str) -> dict:
+    level = NOTIFICATION_LEVELS["resolved"] if status == "resolved" else NOTIFICATION_LEVELS["firing"].get(
+        body["severity"], "warning")
+    title = f"{'Resolved' if status == 'resolved' else 'Firing'}: {body['rule_name']}"
+    created = notifications.create(session, title[:200], body["message"][:2000], level, None)
+    return notifications.as_dict(created)
+
+
+def reset_rule(session: Session, rule_id: int, now: datetime, reason: str) -> list[tuple[Alert, str]]:
+    """End every open episode of a rule whose condition changed; the next pass starts them afresh and sends
+    the resolved notifications owed. Returns (instance, previous state) to publish."""
+    report = PassReport()
+    for instance in session.scalars(select(Alert).where(Alert.rule_id == rule_id, Alert.state != "resolved")):
+        previous = instance.state
+        _record(session, instance, previous, lifecycle.reset(instance, now, reason), now, report)
+    return report.changes
+
+
+def alert_pushes(changes: list[tuple[Alert, str]]) -> list[dict]:
+    return [alerts.as_dict(instance) | {"previous_state": previous} for instance, previous in changes]
+
+
+def publish(runtime, pushes: list[dict], notified: list[dict]) -> None:
+    if pushes:
+        runtime.hub.publish("alert", pushes)
+    if notified:
+        runtime.hub.publish("notification", notified)
