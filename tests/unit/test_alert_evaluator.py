@@ -89,15 +89,16 @@ def alert_pushes(runtime) -> list[tuple[str, str]]:
 
 
 def test_a_rule_fires_resolves_and_everything_follows(db_session, runtime, clock, loop):
-    rule = add_rule(db_session, annotations={"summary": "depth {{ $value }} on {{ $labels.queue }}"}, labels={"team": "ops"})
+    add_rule(db_session, annotations={"summary": "depth {{ $value }} on {{ $labels.queue }}"}, labels={"team": "ops"},
+             group_by=["queue"])
     receiver(db_session)
     push(db_session, 150, clock.now, queue="mail")
     report = loop()
     [alert] = instances(db_session)
     assert (alert.state, alert.value, alert.threshold, alert.rule_name) == ("firing", 150, 100, "Queue too deep")
-    assert alert.labels == {"alertname": "Queue too deep", "severity": "warning", "team": "ops"}
+    assert alert.labels == {"alertname": "Queue too deep", "severity": "warning", "team": "ops", "queue": "mail"}
     assert alert.fired_at == alert.started_at == T0
-    assert alert.annotations == {"summary": "depth 150 on "} and alert.message == "depth 150 on "
+    assert alert.annotations == {"summary": "depth 150 on mail"} and alert.message == "depth 150 on mail"
     assert report.changes and alert_pushes(runtime) == [("normal", "firing")]
     assert deliveries(db_session) == [("firing", "firing")]
     assert [n.title for n in db_session.scalars(select(Notification))] == ["Firing: Queue too deep"]
@@ -108,7 +109,7 @@ def test_a_rule_fires_resolves_and_everything_follows(db_session, runtime, clock
     assert deliveries(db_session) == [("firing", "firing")]
 
     clock.advance(120)  # the point has left the window
-    push(db_session, 20, clock.now)
+    push(db_session, 20, clock.now, queue="mail")
     loop()
     assert instances(db_session)[0].state == "resolved" and instances(db_session)[0].resolved_at == clock.now
     assert deliveries(db_session) == [("firing", "firing"), ("resolved", "resolved")]
