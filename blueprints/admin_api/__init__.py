@@ -14,4 +14,5 @@ from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves
     exports,
     notifications,
     operations,
+    silences,
 )

@@ -4,7 +4,7 @@ The ingest item schemas and every input limit are rendered from the definitions 
 (services.ingest.event_schema, the MAX_CONTENT_LENGTH setting), never restated here.
 """
 from config import Config
-from services.alerts import alerts
+from services.alerts import alerts, silences
 from services.alerts.rules import body_schema as rule_body_schema
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
@@ -77,6 +77,8 @@ USER_LINKS = {"UpdateUser": link("/users/{user_id}", "patch", "user_id", "/id"),
 RULE_LINKS = {f"{verb}Rule": link("/alert-rules/{rule_id}", method, "rule_id", "/rule/id")
               for verb, method in (("Get", "get"), ("Update", "patch"), ("Delete", "delete"))} | {
     "PreviewRule": link("/alert-rules/{rule_id}/preview", "post", "rule_id", "/rule/id")}
+SILENCE_LINKS = {f"{verb}Silence": link("/silences/{silence_id}", method, "silence_id", "/silence/id")
+                 for verb, method in (("Get", "get"), ("Expire", "delete"))}
 
 
 ADMIN_PATHS = {
@@ -156,6 +158,13 @@ ADMIN_PATHS = {
     "/alert-rules/{rule_id}/preview": {"post": operation(
         "Evaluate a saved rule now: per label set its value and the state it would enter; nothing changes",
         [path_id("rule_id")], body=OBJECT)},
+    "/silences": {"get": operation("Silences, newest first", [
+                      query("status", "filter", {"enum": list(silences.STATUSES)}), LIMIT]),
+                  "post": operation("Create a silence; the instances it mutes are pushed (422 naming the field when invalid)",
+                                    body=silences.body_schema(), status="201", links=SILENCE_LINKS)},
+    "/silences/{silence_id}": {
+        "get": operation("One silence", [path_id("silence_id")]),
+        "delete": operation("Expire a silence now (409 when already expired)", [path_id("silence_id")])},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
         query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},
