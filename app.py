@@ -29,6 +29,7 @@ from app_factory import create_app, start_background_work
 from config import SettingError
 from extensions import db, socketio
 from services.accounts import users
+from services.alerts import defaults
 from services.realtime import eventlet_internals, websocket_transport
 from services.runtime import migrations
 
@@ -54,11 +55,14 @@ def prepare_server(async_mode: str, max_connections: int, websocket_transport_ch
 
 
 def prepare_database() -> str | None:
-    """Upgrade the schema and make sure an admin exists; return a password generated just now."""
+    """Upgrade the schema, make sure an admin exists and the default alert rules were offered; return a password
+    generated just now."""
     migrations.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
         password = users.ensure_admin(db.session, app.config["ADMIN_USERNAME"],
                                          app.config["ADMIN_PASSWORD"], app.config["PASSWORD_HASH_METHOD"])
+        if app.config["ALERT_DEFAULT_RULES"]:
+            defaults.install_once(db.session)
         db.session.commit()
     return password
 

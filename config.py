@@ -114,6 +114,8 @@ class Config:
     ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 90)
     MAINTENANCE_INTERVAL = env_float("MAINTENANCE_INTERVAL", 60.0)
     ALERT_EVALUATION_INTERVAL = env_float("ALERT_EVALUATION_INTERVAL", 10.0)
+    # Install the default rules (high CPU, error rate, p95, failing transactions) on a database's first start.
+    ALERT_DEFAULT_RULES = env_bool("ALERT_DEFAULT_RULES", True)
     ALERT_HISTORY_RETENTION_DAYS = env_int("ALERT_HISTORY_RETENTION_DAYS", 90)
     # An instance that changes state more than ALERT_FLAP_CHANGES times within ALERT_FLAP_WINDOW_SECONDS is
     # flapping: its receivers then hear from it at most once per window.
