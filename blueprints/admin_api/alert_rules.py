@@ -4,10 +4,10 @@ from flask_login import current_user
 
 from blueprints.admin_api import bp
 from blueprints.audit_trail import record_event
-from blueprints.http import ApiError, get_or_404, json_body, runtime
+from blueprints.http import ApiError, get_or_404, json_body, publish, runtime
 from database import AlertRule, utcnow
 from extensions import db
-from services.alerts import preview, rules, series
+from services.alerts import evaluator, preview, rules, series
 
 
 def rule_change(apply):
@@ -52,8 +52,20 @@ def update_alert_rule(rule_id: int):
     condition = rule_change(lambda: rules.update_rule(db.session, rule, changes))
     saved = rules.as_dict(rule)
     # `condition`: the fields that changed what the rule measures, so its instances must start afresh.
+    ended = end_episodes(rule_id, "rule condition changed" if condition else "rule disabled",
+                         bool(condition) or not rule.enabled)
     record_event("alert_rule.update", f"alert rule {rule_id}", {"fields": sorted(changes), "condition": condition})
+    if ended:
+        publish("alert", ended)
     return jsonify(rule=saved)
+
+
+def end_episodes(rule_id: int, reason: str, needed: bool = True) -> list[dict]:
+    """Resolve the rule's open instances at once (the next evaluation sends the resolved notifications they
+    are owed); returns their pushes, to publish after the commit."""
+    if not needed:
+        return []
+    return evaluator.alert_pushes(evaluator.reset_rule(db.session, rule_id, utcnow(), reason))
 
 
 @bp.post("/alert-rules/preview")
@@ -83,6 +95,9 @@ def previewed(rule: dict) -> dict:
 def delete_alert_rule(rule_id: int):
     rule = get_or_404(db.session, AlertRule, rule_id)
     name = rule.name
+    ended = end_episodes(rule_id, "rule deleted")
     db.session.delete(rule)
     record_event("alert_rule.delete", f"alert rule {rule_id}", {"name": name})
+    if ended:
+        publish("alert", ended)
     return "", 204
