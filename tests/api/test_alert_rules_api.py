@@ -95,7 +95,30 @@ def test_delete_then_404_and_its_alerts_stay(app, admin, client):
     assert last_audit(client, "alert_rule.delete")["details"] == {"name": "High CPU"}
     for method in ("GET", "PATCH", "DELETE"):
         assert admin.call(method, f"{RULES}/{rule['id']}", json={"severity": "info"}).status_code == 404
-    assert [alert["rule_id"] for alert in client.get("/admin/api/alerts").json["alerts"]] == [None]
+    assert [(alert["rule_id"], alert["state"]) for alert in client.get("/admin/api/alerts").json["alerts"]] == [
+        (None, "resolved")]
+
+
+@pytest.mark.parametrize("change, ends", [
+    ({"threshold": 95}, "rule condition changed"), ({"enabled": False}, "rule disabled"), ({"name": "CPU"}, None),
+    ({"severity": "critical"}, None)])
+def test_a_changed_condition_or_disabling_ends_open_episodes_at_once(app, admin, client, change, ends):
+    rule = create(admin)
+    with app.app_context():
+        db.session.add(Alert(rule_id=rule["id"], state="firing", severity="warning", fingerprint="f1"))
+        db.session.commit()
+    published = []
+    app.extensions["runtime"].hub.subscribe(lambda channel, items: published.append((channel, items)))
+    assert admin.call("PATCH", f"{RULES}/{rule['id']}", json=change).status_code == 200
+    [alert] = client.get("/admin/api/alerts").json["alerts"]
+    if ends is None:
+        assert alert["state"] == "firing" and published == []
+        return
+    assert alert["state"] == "resolved" and alert["resolved_at"]
+    assert [(channel, [(item["previous_state"], item["state"]) for item in items]) for channel, items in published] == [
+        ("alert", [("firing", "resolved")])]
+    [entry] = client.get(f"/admin/api/alerts/{alert['id']}/history").json["history"]
+    assert (entry["from_state"], entry["to_state"], entry["reason"]) == ("firing", "resolved", ends)
 
 
 @pytest.mark.parametrize("rule_id", [0, 2**31, 2**63])
