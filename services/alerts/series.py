@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import Config
 from database import HostSample
 from services.analytics import business, kpis, metric_queries
 from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
@@ -30,6 +31,7 @@ HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_
 # Host windows up to six hours read minute rollups (at most 360 rows per process); longer ones start with hours.
 HOST_MINUTES_UP_TO = 6 * 3600
 HOST_LEVELS = (("1m", "raw"), ("1h", "1m", "raw"))
+MINUTE_ROLLUPS_KEPT = timedelta(days=Config.MINUTE_ROLLUP_RETENTION_DAYS)
 ENDPOINT_FIGURES = {"p95": "p95_ms", "p99": "p99_ms", "avg": "avg_ms", "error_rate": "error_rate", "rps": "rps"}
 BUSINESS_METRICS = ("revenue", "failure_rate", "transactions_per_minute", "active_users")
 # Rollups are read at the finest bucket that keeps a window to at most this many buckets (1m below an hour).
@@ -170,6 +172,12 @@ def _span(end: datetime, query: SeriesQuery, bucket: str, complete: bool) -> Spa
     return Span(floor_time(end - timedelta(seconds=query.window_seconds), bucket), end)
 
 
+def _reaches_past_minute_rollups(query: SeriesQuery) -> bool:
+    # Minute rollups are purged after MINUTE_ROLLUP_RETENTION_DAYS; a comparison further back reads hours.
+    reach = (query.compare_offset_seconds or 0) + query.window_seconds
+    return timedelta(seconds=reach) > MINUTE_ROLLUPS_KEPT - timedelta(hours=1)
+
+
 def _finest_bucket(window_seconds: int) -> str:
     return next((bucket for bucket, seconds in BUCKET_SECONDS.items()
                  if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
@@ -178,6 +186,8 @@ def _finest_bucket(window_seconds: int) -> str:
 def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
     bucket = _finest_bucket(query.window_seconds)
+    if _reaches_past_minute_rollups(query) and BUCKET_SECONDS[bucket] < BUCKET_SECONDS["1h"]:
+        bucket = "1h"
     span = _span(end, query, bucket, complete)
     groups: dict[LabelKey, list] = defaultdict(list)
     percentile = query.aggregation in ("p95", "p99")
@@ -190,7 +200,8 @@ def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool
 def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A host figure per label set (`host`), over the samples of every process on that host. Rollups hold
     averages, so min, max (but cpu's, which keeps its peak) and percentiles are taken over minute averages."""
-    levels = HOST_LEVELS[0] if query.window_seconds <= HOST_MINUTES_UP_TO else HOST_LEVELS[1]
+    coarse = query.window_seconds > HOST_MINUTES_UP_TO or _reaches_past_minute_rollups(query)
+    levels = HOST_LEVELS[1] if coarse else HOST_LEVELS[0]
     span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
@@ -292,6 +303,9 @@ def _reader(query: SeriesQuery) -> Callable:
         raise SeriesError("metric", f"{query.source} series are {', '.join(source.metrics or ['custom metric names'])}")
     if source.aggregations is not None and query.aggregation not in source.aggregations:
         raise SeriesError("aggregation", f"{query.source} series take one of {', '.join(source.aggregations)}")
+    if query.source == "endpoint" and _reaches_past_minute_rollups(query):
+        raise SeriesError("compare_offset_seconds", f"request timings are kept per minute for "
+                          f"{MINUTE_ROLLUPS_KEPT.days} days (MINUTE_ROLLUP_RETENTION_DAYS): compare within that")
     labels = _labels(source, query)
     for name, used in (("filters", tuple(query.filters)), ("group_by", query.group_by)):
         unknown = [label for label in used if labels is not None and label not in labels]

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from database import Base, create_database_engine
-from services.alerts.series import SeriesError, SeriesQuery, SeriesValue, evaluate
+from services.alerts.series import SeriesError, SeriesQuery, SeriesValue, check, evaluate
 from services.ingest import event_schema, writer
 from services.monitoring import host_sampler, performance
 from services.monitoring.histogram import RELATIVE_ERROR
@@ -122,18 +122,36 @@ def test_the_window_starts_at_the_bucket_holding_its_start(session, seconds_befo
 def test_compare_offset_gives_the_ratio_to_the_same_window_earlier(any_session):
     store(any_session, {"metrics": [point("orders", 30, NOW - timedelta(minutes=2)),
                                     point("orders", 99, NOW - timedelta(seconds=5)),  # minute in progress: left out
+                                    point("orders", 7, NOW - timedelta(days=1, minutes=2))]})
+    day_ago = ask(any_session, "metric", "orders", aggregation="sum", window_seconds=300, compare_offset_seconds=86400)
+    assert day_ago == [SeriesValue({}, 30 / 7, 30, 7)]
+    hour_ago = ask(any_session, "metric", "orders", aggregation="sum", window_seconds=300, compare_offset_seconds=3600)
+    assert hour_ago == [SeriesValue({}, None, 30, None)]
+
+
+def test_a_comparison_past_the_minute_rollups_compares_whole_hours(any_session):
+    # Minute rollups are gone after MINUTE_ROLLUP_RETENTION_DAYS (7): a week back, only hours are left, so
+    # both windows become the last complete hour (09:00-10:00 here) and its twin a week earlier.
+    store(any_session, {"metrics": [point("orders", 30, NOW - timedelta(minutes=2)),  # this hour: not complete
+                                    point("orders", 40, NOW - timedelta(hours=1)),
+                                    point("orders", 20, NOW - timedelta(seconds=WEEK, hours=1)),
                                     point("orders", 10, NOW - timedelta(seconds=WEEK, minutes=2))]})
     values = ask(any_session, "metric", "orders", aggregation="sum", window_seconds=300, compare_offset_seconds=WEEK)
-    assert values == [SeriesValue({}, 3.0, 30, 10)]
-    day_ago = ask(any_session, "metric", "orders", aggregation="sum", window_seconds=300, compare_offset_seconds=86400)
-    assert day_ago == [SeriesValue({}, None, 30, None)]
+    assert values == [SeriesValue({}, 2.0, 40, 20)]
+
+
+def test_an_endpoint_comparison_must_stay_within_the_request_rollups():
+    with pytest.raises(SeriesError) as refused:
+        check(SeriesQuery(source="endpoint", metric="p95", compare_offset_seconds=WEEK))
+    assert refused.value.field == "compare_offset_seconds"
+    check(SeriesQuery(source="endpoint", metric="p95", compare_offset_seconds=86400))
 
 
 def test_compare_offset_per_label_set_keeps_sets_seen_in_either_window(session):
     store(session, {"metrics": [point("orders", 4, NOW - timedelta(minutes=2), shop="a"),
-                                point("orders", 2, NOW - timedelta(seconds=WEEK, minutes=2), shop="a"),
-                                point("orders", 5, NOW - timedelta(seconds=WEEK, minutes=2), shop="b")]})
-    values = ask(session, "metric", "orders", aggregation="sum", group_by=("shop",), compare_offset_seconds=WEEK,
+                                point("orders", 2, NOW - timedelta(days=1, minutes=2), shop="a"),
+                                point("orders", 5, NOW - timedelta(days=1, minutes=2), shop="b")]})
+    values = ask(session, "metric", "orders", aggregation="sum", group_by=("shop",), compare_offset_seconds=86400,
                  window_seconds=300)
     assert values == [SeriesValue({"shop": "a"}, 2.0, 4, 2), SeriesValue({"shop": "b"}, None, None, 5)]
 
