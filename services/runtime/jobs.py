@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from database import MetricPoint, MetricRollup, RequestRollup, UserActivity, utcnow
+from services.alerts import history as alert_history
 from services.monitoring import host_sampler, performance
 from services.runtime.process import Runtime
 
@@ -59,6 +60,7 @@ def maintain(settings: dict) -> Callable[[Session], None]:
         purge_before(session, MetricPoint.occurred_at, now - timedelta(days=settings["METRIC_POINT_RETENTION_DAYS"]))
         purge_before(session, UserActivity.occurred_at, now - timedelta(days=settings["ACTIVITY_RETENTION_DAYS"]))
         purge_before(session, RequestRollup.minute, now - timedelta(days=settings["MINUTE_ROLLUP_RETENTION_DAYS"]))
+        alert_history.purge(session, now - timedelta(days=settings["ALERT_HISTORY_RETENTION_DAYS"]))
         minute_cutoff = now - timedelta(days=settings["MINUTE_ROLLUP_RETENTION_DAYS"])
         session.execute(delete(MetricRollup).where(MetricRollup.bucket.in_(("1m", "5m")),
                                                    MetricRollup.bucket_start < minute_cutoff))
@@ -87,9 +89,11 @@ class JobRunner:
             self.spawn(self.loop, job)
 
     def loop(self, job: Job) -> None:
+        # A fixed rate, not a fixed pause: a run that takes 300 ms of a 10 s interval still runs every 10 s.
         while not self.stopped.is_set():
+            started = time.monotonic()
             self.run_once(job)
-            self.sleep(job.interval)
+            self.sleep(max(0.0, job.interval - (time.monotonic() - started)))
 
     def run_once(self, job: Job) -> None:
         started = time.perf_counter()
