@@ -3,6 +3,8 @@ from flask_login import login_required
 
 from blueprints.admin import bp
 from blueprints.permissions import admin_required
+from services.alerts import alerts as alert_instances
+from services.alerts import rules, series
 from services.dashboard.reads import FIRST_PAGE_VIEW
 
 
@@ -10,6 +12,22 @@ from services.dashboard.reads import FIRST_PAGE_VIEW
 @login_required
 def dashboard():
     return render_template("admin/dashboard.html", first_view=FIRST_PAGE_VIEW)
+
+
+@bp.get("/alerts")
+@login_required
+def alerts():
+    """Every signed-in user reads alerts; the page disables its write controls for viewers."""
+    return render_template("admin/alerts.html", options=alert_form_options())
+
+
+def alert_form_options() -> dict:
+    """The choices the alerts page offers, from the tables the API validates against (never a second list)."""
+    sources = {name: {"metrics": source.metrics, "aggregations": source.aggregations, "labels": source.labels}
+               for name, source in series.SOURCES.items()}
+    return {"sources": sources, "aggregations": rules.FIELDS["aggregation"].options, "comparators": rules.COMPARATORS,
+            "severities": rules.SEVERITIES, "nodata_states": rules.NODATA_STATES, "error_states": rules.ERROR_STATES,
+            "defaults": rules.DEFAULTS, "states": alert_instances.STATES}
 
 
 @bp.get("/accounts")
