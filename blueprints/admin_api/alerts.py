@@ -3,17 +3,25 @@ from flask import jsonify
 from flask_login import current_user
 
 from blueprints.admin_api import bp
+from blueprints.admin_api.reads import answer
 from blueprints.audit_trail import record_event
 from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, publish
 from database import Alert, utcnow
 from extensions import db
 from services.alerts import alerts
+from services.dashboard import reads
 
 
 @bp.get("/alerts")
 def list_alerts():
     found = alerts.recent(db.session, bounded_int("limit", 100, maximum=500), choice_arg("state", alerts.STATES))
     return jsonify(alerts=[alerts.as_dict(alert) for alert in found])
+
+
+@bp.get("/alerts/periods")
+def alert_periods():
+    """Firing periods in the last `minutes`: the dashboard's time charts draw them as bands."""
+    return answer(reads.ALERT_PERIODS, minutes=bounded_int("minutes", 60, maximum=1440))
 
 
 @bp.get("/alerts/<int:alert_id>/history")

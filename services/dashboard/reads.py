@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from services.alerts import periods
 from services.analytics import business, kpis, metric_queries
 from services.analytics.time_buckets import RangeError, floor_time
 from services.monitoring import host_sampler, performance
@@ -91,6 +92,13 @@ def performance_stats(context: ReadContext, minutes: int) -> dict:
             "monitor_overhead_us": context.runtime.monitor.overhead_us()}
 
 
+def alert_periods(context: ReadContext, minutes: int) -> dict:
+    """Firing periods in the window, for the bands on the time charts; pushes start and end bands between reads."""
+    since = context.now - timedelta(minutes=minutes)
+    return {"since": since.isoformat(), "until": context.now.isoformat(),
+            "periods": periods.firing_periods(context.session, since, context.now)}
+
+
 LIVE = CachedRead("live", live_snapshot)
 HOST = CachedRead("live", host_history)
 REVENUE = CachedRead("revenue", revenue)
@@ -100,6 +108,7 @@ ACTIVITY = CachedRead("analytics", user_activity)
 TIMELINE = CachedRead("analytics", timeline)
 METRIC_SERIES = CachedRead("metrics", metric_series)
 PERFORMANCE = CachedRead("performance", performance_stats)
+ALERT_PERIODS = CachedRead("live", alert_periods)
 
 
 def first_page(view: dict = FIRST_PAGE_VIEW) -> list[tuple[CachedRead, dict]]:
@@ -108,7 +117,7 @@ def first_page(view: dict = FIRST_PAGE_VIEW) -> list[tuple[CachedRead, dict]]:
     return [(LIVE, {}), (HOST, {"minutes": minutes}), (TIMELINE, {"minutes": minutes}),
             (REVENUE, {"period": view["period"], "start": None, "end": None, "currency": None}),
             (FLOW, {"since": None, "until": None}), (ACTIVITY, {"minutes": minutes, "limit": view["activity_limit"]}),
-            (PERFORMANCE, {"minutes": minutes})]
+            (PERFORMANCE, {"minutes": minutes}), (ALERT_PERIODS, {"minutes": minutes})]
 
 
 def first_page_loaders(context: ReadContext) -> dict:

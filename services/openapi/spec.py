@@ -142,6 +142,8 @@ ADMIN_PATHS = {
         links={"AcknowledgeFirst": link("/alerts/{alert_id}/ack", "post", "alert_id", "/alerts/0/id")})},
     "/alerts/{alert_id}/ack": {"post": operation("Acknowledge a pending or firing alert (409 otherwise)",
                                                   [path_id("alert_id")], body=OBJECT)},
+    "/alerts/periods": {"get": operation("Firing periods of alert instances in the last minutes (end null while firing)", [
+        query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
     "/alerts/{alert_id}/history": {"get": operation("An alert's state changes, newest first",
                                                     [path_id("alert_id"), LIMIT])},
     "/alert-rules": {"get": operation("Alert rules, oldest first"),

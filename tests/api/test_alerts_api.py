@@ -1,7 +1,9 @@
 """Alerts listed, acknowledged and their history, on rows added directly (the engine has tests of its own)."""
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from database import Alert, AlertTransition
+import pytest
+
+from database import Alert, AlertRule, AlertTransition
 from extensions import db
 
 
@@ -61,3 +63,30 @@ def test_viewers_cannot_ack(app, auth):
     alert_id = add_alert(app)
     auth.login_viewer()
     assert auth.call("POST", f"/admin/api/alerts/{alert_id}/ack").status_code == 403
+
+
+def test_periods_answer_firing_spans_in_the_window_with_the_rule_source(app, client, admin):
+    alert_id = add_alert(app)
+    now = datetime.now(UTC)
+    with app.app_context():
+        rule = AlertRule(name="CPU high", source="host", metric="cpu", comparator=">", threshold=90.0)
+        db.session.add(rule)
+        db.session.flush()
+        db.session.get(Alert, alert_id).rule_id = rule.id
+        for minutes_ago, before, after in [(200, "pending", "firing"), (100, "firing", "resolved"),
+                                           (20, "pending", "firing")]:
+            db.session.add(AlertTransition(alert_id=alert_id, at=now - timedelta(minutes=minutes_ago),
+                                           from_state=before, to_state=after))
+        db.session.commit()
+    body = client.get("/admin/api/alerts/periods?minutes=30").json
+    assert [(p["alert_id"], p["source"], p["metric"], p["end"]) for p in body["periods"]] == [
+        (alert_id, "host", "cpu", None)]
+    assert datetime.fromisoformat(body["since"]) < datetime.fromisoformat(body["periods"][0]["start"])
+    assert [p["end"] is None for p in client.get("/admin/api/alerts/periods?minutes=1440").json["periods"]] == [
+        False, True]
+
+
+@pytest.mark.parametrize("minutes", ["0", "1441", "x"])
+def test_periods_refuse_a_window_out_of_range(client, admin, minutes):
+    response = client.get(f"/admin/api/alerts/periods?minutes={minutes}")
+    assert response.status_code == 400 and response.json["error"]["details"] == {"parameter": "minutes"}

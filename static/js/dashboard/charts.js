@@ -1,5 +1,6 @@
 // Chart.js plumbing shared by every chart: theme colours, renders coalesced to one per frame without
-// animation, zoom and pan on time axes, and read-only state on the card (data-points, data-renders).
+// animation, zoom and pan on time axes, bands behind the data (firing alerts), and read-only state on the
+// card (data-points, data-renders, data-bands).
 // The charts themselves live in timecharts.js (time series) and piecharts.js (shares).
 const { Chart } = window;
 
@@ -10,9 +11,72 @@ export const COLORS = {
 export const PALETTE = ["#3b6fe0", "#1f9d55", "#d97706", "#8b5cf6", "#dc2626", "#0891b2", "#db2777", "#65a30d",
   "#8b95a7", "#ca8a04"];
 
+// Alert severities as band colours: translucent fills, labels in the same hue.
+const SEVERITY_COLORS = { critical: "220, 38, 38", warning: "217, 119, 6", info: "59, 111, 224" };
+const BAND_ALPHA = 0.13;
+const BAND_LABEL_MIN_PX = 40;
+const BAND_LABEL_LINES = 3;
+
 const live = new Set();
 const byChart = new WeakMap();
 const zoomChanged = ({ chart }) => byChart.get(chart)?.showZoomState();
+
+/**
+ * Our own band plugin (chartjs-plugin-annotation would add 38 KB for this one shape): each LiveChart's
+ * `bands` ({start, end: ms or null while open, label, severity}) fill the plot's height behind the datasets,
+ * clipped to the plot area, so they follow zoom and pan.
+ */
+const bandsPlugin = {
+  id: "bands",
+  beforeDatasetsDraw(chart) {
+    const bands = byChart.get(chart)?.bands;
+    const { ctx, chartArea: area, scales: { x } } = chart;
+    if (!bands?.length || !x) return;
+    const spans = bands.map((band) => ({ label: band.label, rgb: SEVERITY_COLORS[band.severity] ?? SEVERITY_COLORS.warning,
+      left: Math.max(x.getPixelForValue(band.start), area.left),
+      right: Math.min(x.getPixelForValue(band.end ?? Date.now()), area.right) }))
+      .filter((span) => span.right >= span.left).sort((a, b) => a.left - b.left);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(area.left, area.top, area.width, area.height);
+    ctx.clip();
+    // Overlapping bands of one severity are filled once: the shade does not darken with their number.
+    for (const rgb of Object.values(SEVERITY_COLORS)) fillUnion(ctx, area, spans.filter((span) => span.rgb === rgb), rgb);
+    labelSpans(ctx, area, spans);
+    ctx.restore();
+  },
+};
+
+function fillUnion(ctx, area, spans, rgb) {
+  ctx.fillStyle = `rgba(${rgb}, ${BAND_ALPHA})`;
+  const fill = (left, right) => ctx.fillRect(left, area.top, Math.max(right - left, 2), area.height);
+  let from = null;
+  let to = null;
+  for (const span of spans) {
+    if (from !== null && span.left <= to) {
+      to = Math.max(to, span.right);
+      continue;
+    }
+    if (from !== null) fill(from, to);
+    [from, to] = [span.left, span.right];
+  }
+  if (from !== null) fill(from, to);
+}
+
+/** Each band's name at its left edge, on the first of a few lines where it overlaps no other name. */
+function labelSpans(ctx, area, spans) {
+  ctx.font = `11px ${Chart.defaults.font.family}`;
+  ctx.textBaseline = "top";
+  const lineEnds = [];
+  for (const span of spans) {
+    const width = Math.min(ctx.measureText(span.label).width, span.right - span.left - 6);
+    const line = [...Array(BAND_LABEL_LINES).keys()].find((index) => !(lineEnds[index] > span.left));
+    if (width < BAND_LABEL_MIN_PX || line === undefined) continue;
+    lineEnds[line] = span.left + width + 12;
+    ctx.fillStyle = `rgb(${span.rgb})`;
+    ctx.fillText(span.label, span.left + 3, area.top + 3 + line * 13, width);
+  }
+}
 
 /** Chart defaults for live data: no animation, no parsing, the page's font and theme colours. */
 export function setUpCharts() {
@@ -58,8 +122,9 @@ export class LiveChart {
     this.card = card;
     this.renders = 0;
     this.pending = false;
+    this.bands = [];
     const canvas = card.querySelector("canvas");
-    this.chart = new Chart(canvas, config);
+    this.chart = new Chart(canvas, { ...config, plugins: [...(config.plugins ?? []), bandsPlugin] });
     byChart.set(this.chart, this);
     // Hammer (pinch) sets touch-action: none, which would trap a phone's vertical scrolling on the chart.
     if (config.options?.plugins?.zoom) canvas.style.touchAction = "pan-y";
@@ -77,7 +142,14 @@ export class LiveChart {
       this.renders += 1;
       this.card.dataset.points = String(this.pointCount());
       this.card.dataset.renders = String(this.renders);
+      this.card.dataset.bands = String(this.bands.length);
     });
+  }
+
+  /** Draw these bands ({start, end, label, severity}) from the next frame on. */
+  setBands(bands) {
+    this.bands = bands;
+    this.render();
   }
 
   pointCount() {

@@ -6,20 +6,20 @@ import { CachePanel } from "./cache.js";
 import { applyTheme, setUpCharts, toMs } from "./charts.js";
 import { onRealtimeToggle, setUpExports, setUpRange, setUpRevenueControls, setUpThemeToggle,
   showConnection } from "./controls.js";
-import { ActivityFeed, AlertsPanel, KpiCards, Toasts } from "./panels.js";
+import { ActivityFeed, AlertsPanel, firingChange, firingToast, KpiCards, Toasts } from "./panels.js";
 import { PerformanceTable } from "./performance.js";
 import { ActivityChart, StatusChart } from "./piecharts.js";
 import { RealtimeClient } from "./realtime.js";
-import { HostChart, RevenueChart, TimelineChart } from "./timecharts.js";
+import { FiringBands, HostChart, RevenueChart, TimelineChart } from "./timecharts.js";
 
 const FAST_POLL_MS = 10000;
 const SLOW_POLL_MS = 60000;
 const FAST_POLLS = ["cache", "performance"];
 // Sliding windows, and revenue charts whose live deltas count late-arriving sales in the current minute.
-const SLOW_POLLS = ["flow", "activity", "alerts", "timeline", "revenue"];
+const SLOW_POLLS = ["flow", "activity", "alerts", "bands", "timeline", "revenue"];
 // When a push was cut to a cap (truncated), the panel it feeds is re-read from REST.
-const RELOAD_WHEN_TRUNCATED = { live_update: "live", metrics: "host", transaction: "flow", activity: "activity",
-  alert: "alerts" };
+const RELOAD_WHEN_TRUNCATED = { live_update: ["live"], metrics: ["host"], transaction: ["flow"],
+  activity: ["activity"], alert: ["alerts", "bands"] };
 
 const root = byId("dashboard");
 const errorBox = byId("dashboard-error");
@@ -44,11 +44,12 @@ const charts = {
 const panels = {
   kpis: new KpiCards(byId("kpis")),
   feed: new ActivityFeed(byId("activity-feed")),
-  alerts: new AlertsPanel(byId("alerts-panel"), { canManage, onError: showError }),
+  alerts: new AlertsPanel(byId("alerts-panel"), { canManage, user: root.dataset.user, onError: showError }),
   cache: new CachePanel(byId("cache-panel"), { canManage, onError: showError }),
   performance: new PerformanceTable(byId("performance-panel")),
   toasts: new Toasts(byId("toasts")),
 };
+const bands = new FiringBands({ host: charts.host, timeline: charts.timeline });
 const revenueControls = setUpRevenueControls(byId("chart-revenue"), {
   onPeriod: (period) => { view.period = period; run("revenue"); },
   onCurrency: (currency) => { view.currency = currency; run("revenue"); },
@@ -74,6 +75,7 @@ const loaders = {
     panels.feed.load(activity.feed);
   },
   alerts: async () => panels.alerts.load((await getJson("alerts")).alerts),
+  bands: async () => bands.load((await getJson(withQuery("alerts/periods", { minutes: view.minutes }))).periods),
   cache: () => panels.cache.refresh(),
   performance: async () => panels.performance.show(await getJson(withQuery("performance/stats", { minutes: view.minutes }))),
 };
@@ -95,6 +97,25 @@ async function run(name) {
 
 const runAll = (names) => Promise.all(names.map(run));
 
+/** The source of an alert's rule, which says the chart its bands go on: named by the periods read, else asked once. */
+async function ruleSource(ruleId) {
+  if (!bands.sources.has(ruleId)) bands.sources.set(ruleId, (await getJson(`alert-rules/${ruleId}`)).rule.source);
+  return bands.sources.get(ruleId);
+}
+
+/** An `alert` push: a toast and a new band when an instance starts firing, the band closed when it stops. */
+async function applyAlert(item) {
+  const change = firingChange(item);
+  if (change === "end") bands.end(item);
+  if (change !== "start") return;
+  panels.toasts.show(firingToast(item));
+  try {
+    if (item.rule_id !== null) bands.start(item, await ruleSource(item.rule_id));
+  } catch (error) {
+    if (error.status !== 404) showError(`Could not read the alert's rule: ${error.message}`);
+  }
+}
+
 function applyLiveUpdate(item, payload) {
   panels.kpis.render(item);
   charts.timeline.applyLive(item, payload.ts);
@@ -106,13 +127,13 @@ const handlers = {
   metrics: (items) => items.forEach((sample) => charts.host.add(sample)),
   transaction: (items) => charts.status.addTransactions(items),
   activity: (items) => { charts.activity.addActivities(items); panels.feed.prepend(items); },
-  alert: (items) => panels.alerts.upsert(items),
+  alert: (items) => { panels.alerts.upsert(items); items.forEach(applyAlert); },
   notification: (items) => items.forEach((item) => panels.toasts.show(item)),
 };
 
 function onPush(name, payload) {
   handlers[name]?.(payload.items ?? [], payload);
-  if (payload.truncated && RELOAD_WHEN_TRUNCATED[name]) run(RELOAD_WHEN_TRUNCATED[name]);
+  if (payload.truncated && RELOAD_WHEN_TRUNCATED[name]) runAll(RELOAD_WHEN_TRUNCATED[name]);
   root.dataset.lastSeq = String(payload.seq ?? "");
   root.dataset.pushes = String(Number(root.dataset.pushes ?? 0) + 1);
 }
@@ -134,7 +155,7 @@ function poll(names) {
 
 function changeRange(minutes) {
   view.minutes = minutes;
-  runAll(["host", "timeline", "activity", "performance"]);
+  runAll(["host", "timeline", "activity", "performance", "bands"]);
 }
 
 async function start() {

@@ -1,6 +1,7 @@
 // Time-series charts: host CPU/memory/disk (line), revenue per bucket (bar), and the timeline that puts
 // revenue per minute beside p95 latency and error rate. Each keeps its own bounded {x, y} buffers
 // (x in ms, pre-parsed) and mutates them in place; the decimation plugin thins long lines when drawn.
+// FiringBands puts alert rules' firing periods on the chart that shows each rule's series.
 import { formatMoney, setText } from "../dom.js";
 import { COLORS, LiveChart, timeAxis, toMs, trim, zoomOptions } from "./charts.js";
 
@@ -14,6 +15,8 @@ const PERIOD_MS = { hourly: 3600e3, daily: 86400e3, weekly: 7 * 86400e3 };
 const DECIMATION = { enabled: true, algorithm: "lttb" };
 
 const percentTicks = { callback: (value) => `${value}%` };
+// The chart showing a rule's series, by the rule's source; custom metrics are on no chart here.
+const BAND_CHART = { host: "host", endpoint: "timeline", business: "timeline" };
 
 /** One host sample, from metrics/host (flat) or a `metrics` push (nested), as numbers per metric. */
 export function hostReading(sample) {
@@ -226,4 +229,43 @@ export class RevenueChart extends LiveChart {
 
 function percent(ratio) {
   return ratio === null || ratio === undefined ? null : Math.round(ratio * 10000) / 100;
+}
+
+/** Firing periods as bands: loaded from alerts/periods, then started and ended by `alert` pushes. */
+export class FiringBands {
+  constructor(charts) {
+    this.charts = charts; // {host, timeline}
+    this.periods = [];
+    this.sources = new Map(); // rule_id -> source, as alerts/periods (or the rule itself) named them
+  }
+
+  /** Replace the periods with alerts/periods' (ISO times; end null while firing). */
+  load(periods) {
+    this.periods = (periods ?? []).map((period) => ({ alertId: period.alert_id, source: period.source,
+      label: period.rule_name, severity: period.severity, start: toMs(period.start),
+      end: period.end ? toMs(period.end) : null }));
+    for (const period of periods ?? []) this.sources.set(period.rule_id, period.source);
+    this.draw();
+  }
+
+  /** Open a band for an instance that started firing, on the chart of its rule's `source`. */
+  start(alert, source) {
+    this.periods.push({ alertId: alert.id, source, label: alert.rule_name, severity: alert.severity,
+      start: toMs(alert.fired_at ?? alert.state_since), end: null });
+    this.draw();
+  }
+
+  /** Close the open band of an instance that stopped firing. */
+  end(alert) {
+    const open = this.periods.find((period) => period.alertId === alert.id && period.end === null);
+    if (!open) return;
+    open.end = toMs(alert.resolved_at ?? alert.state_since);
+    this.draw();
+  }
+
+  draw() {
+    for (const [name, chart] of Object.entries(this.charts)) {
+      chart.setBands(this.periods.filter((period) => BAND_CHART[period.source] === name));
+    }
+  }
 }
