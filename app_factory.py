@@ -4,6 +4,7 @@ from functools import partial
 from flask import Flask, current_app
 
 from blueprints import admin, admin_api, auth, ingest, probes, stream
+from blueprints.admin_api.receivers import DELIVERY_WORKER
 from blueprints.commands import register_commands
 from blueprints.database_errors import register_database_errors
 from blueprints.flask_internals import RoutedRequest
@@ -13,6 +14,7 @@ from config import INSTANCE_DIR, Config, check_choice, resolve_secret_key
 from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
+from services.alerts.delivery_worker import DeliveryWorker
 from services.cache.circuit_breaker import CircuitOpenError, read_through
 from services.demo.traffic import DemoTraffic
 from services.realtime import websocket_transport
@@ -96,6 +98,9 @@ def start_background_work(app: Flask) -> JobRunner:
     """Start the process's background jobs (and the demo sender); only the server does this, never tests or the CLI."""
     services = app.extensions["runtime"]
     runner = JobRunner(services, db.session, socketio.start_background_task, socketio.sleep)
+    # Every server process sends webhooks (a conditional claim keeps two from sending one row); views wake it.
+    app.extensions[DELIVERY_WORKER] = DeliveryWorker(db.session, app.config, socketio.start_background_task, socketio.sleep)
+    app.extensions[DELIVERY_WORKER].start()
     broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"])
     runner.start(standard_jobs(services, app.config)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow()))])

@@ -14,5 +14,6 @@ from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves
     exports,
     notifications,
     operations,
+    receivers,
     silences,
 )

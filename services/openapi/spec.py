@@ -5,6 +5,8 @@ The ingest item schemas and every input limit are rendered from the definitions 
 """
 from config import Config
 from services.alerts import alerts, silences
+from services.alerts.receivers import DELIVERY_STATUSES
+from services.alerts.receivers import body_schema as receiver_body_schema
 from services.alerts.rules import body_schema as rule_body_schema
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
@@ -79,6 +81,10 @@ RULE_LINKS = {f"{verb}Rule": link("/alert-rules/{rule_id}", method, "rule_id", "
     "PreviewRule": link("/alert-rules/{rule_id}/preview", "post", "rule_id", "/rule/id")}
 SILENCE_LINKS = {f"{verb}Silence": link("/silences/{silence_id}", method, "silence_id", "/silence/id")
                  for verb, method in (("Get", "get"), ("Expire", "delete"))}
+RECEIVER_LINKS = {f"{verb}Receiver": link(path, method, "receiver_id", "/receiver/id") for verb, path, method in (
+    ("Get", "/receivers/{receiver_id}", "get"), ("Update", "/receivers/{receiver_id}", "patch"),
+    ("Delete", "/receivers/{receiver_id}", "delete"), ("Test", "/receivers/{receiver_id}/test", "post"),
+    ("ListDeliveries", "/receivers/{receiver_id}/deliveries", "get"))}
 
 
 ADMIN_PATHS = {
@@ -167,6 +173,23 @@ ADMIN_PATHS = {
     "/silences/{silence_id}": {
         "get": operation("One silence", [path_id("silence_id")]),
         "delete": operation("Expire a silence now (409 when already expired)", [path_id("silence_id")])},
+    "/receivers": {"get": operation("Webhook receivers, oldest first, each with its deliveries counted by status"),
+                   "post": operation("Create a receiver (422 naming the field when invalid, 409 when the name is taken)",
+                                     body=receiver_body_schema(partial=False), status="201", links=RECEIVER_LINKS)},
+    "/receivers/{receiver_id}": {
+        "get": operation("One receiver", [path_id("receiver_id")]),
+        "patch": operation("Change any of a receiver's fields (null clears repeat_interval_seconds)",
+                           [path_id("receiver_id")], body=receiver_body_schema(partial=True)),
+        "delete": operation("Delete a receiver and its deliveries", [path_id("receiver_id")], status="204")},
+    "/receivers/{receiver_id}/test": {"post": operation(
+        "Send a realistic firing body now, once, without retry; the delivery says how the endpoint answered",
+        [path_id("receiver_id")], body=OBJECT,
+        links={"RetryTest": link("/deliveries/{delivery_id}/retry", "post", "delivery_id", "/delivery/id")})},
+    "/receivers/{receiver_id}/deliveries": {"get": operation("A receiver's deliveries, newest first", [
+        path_id("receiver_id"), query("status", "filter", {"enum": list(DELIVERY_STATUSES)}), LIMIT],
+        links={"RetryFirst": link("/deliveries/{delivery_id}/retry", "post", "delivery_id", "/deliveries/0/id")})},
+    "/deliveries/{delivery_id}/retry": {"post": operation("Queue a dead delivery again, due now (409 unless dead)",
+                                                          [path_id("delivery_id")], body=OBJECT)},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
         query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},
