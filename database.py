@@ -344,7 +344,6 @@ class Alert(Base):
     state_since: Mapped[datetime] = mapped_column(default=utcnow)  # when the current state began
     fired_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
-    evaluated_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     acknowledged_at: Mapped[datetime | None]
     silenced: Mapped[bool] = mapped_column(Boolean, default=False)

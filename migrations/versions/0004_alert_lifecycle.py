@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 NEW_ALERT_COLUMNS = ('rule_name', 'fingerprint', 'annotations', 'threshold', 'state_since', 'fired_at',
-                     'evaluated_at', 'silenced', 'flapping', 'notified_state', 'notified_at')
+                     'silenced', 'flapping', 'notified_state', 'notified_at')
 
 
 def upgrade() -> None:
@@ -30,7 +30,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('state_since', database.UTCDateTime(timezone=True), nullable=False,
                                       server_default=sa.func.current_timestamp()))
         batch_op.add_column(sa.Column('fired_at', database.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('evaluated_at', database.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('silenced', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('flapping', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('notified_state', sa.String(length=16), nullable=True))

@@ -76,7 +76,7 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime) -
     for instance in session.scalars(select(Alert).where(Alert.state != "resolved")):
         open_instances[instance.rule_id][instance.fingerprint] = instance
     muting = silences.active(session, now)
-    reads = series.Reads(session, runtime, [rule.metric for rule in rules if rule.source == "metric"])
+    reads = series.Reads(session, runtime, [series.SeriesQuery.of(rule) for rule in rules if rule.source == "metric"])
     touched: list[Alert] = []
     for rule in rules:
         touched += evaluate_rule(session, rule, open_instances.pop(rule.id, {}), reads, now, report)
@@ -88,8 +88,10 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime) -
     flags = {id(instance): (instance.silenced, instance.flapping) for instance in touched}
     for instance in touched:
         instance.silenced = silences.silenced(instance.labels, muting)
-    update_flapping(session, touched, settings, now)
     changed = {id(instance) for instance, _ in report.changes}
+    # Only an instance that just changed can start flapping, and only a flapping one can stop.
+    update_flapping(session, [instance for instance in touched if id(instance) in changed or instance.flapping],
+                    settings, now)
     report.changes += [(instance, instance.state) for instance in touched  # a mark changed, not the state
                        if id(instance) not in changed and flags[id(instance)] != (instance.silenced, instance.flapping)]
     notify(session, touched + owed_resolved(session, touched), settings, now, report)
@@ -112,7 +114,7 @@ def evaluate_rule(session: Session, rule: AlertRule, known: dict[str, Alert], re
             instance = _instance_for(session, rule, labels, fingerprint)
         previous = instance.state
         reason = lifecycle.advance(instance, rule, reading, now)
-        _refresh(instance, rule, reading, now)
+        _refresh(instance, rule, reading)
         session.add(instance)
         _record(session, instance, previous, reason, now, report)
         touched.append(instance)
@@ -148,9 +150,10 @@ def _instance_for(session: Session, rule: AlertRule, labels: dict, fingerprint: 
                              flapping=False)
 
 
-def _refresh(instance: Alert, rule: AlertRule, reading: lifecycle.Reading, now: datetime) -> None:
+def _refresh(instance: Alert, rule: AlertRule, reading: lifecycle.Reading) -> None:
+    # Only what changed is written: an unchanged instance costs its pass no UPDATE.
     instance.rule_name, instance.severity, instance.threshold = rule.name, rule.severity, rule.threshold
-    instance.value, instance.evaluated_at = reading.value, now
+    instance.value = reading.value
     instance.annotations = {name: render(template, instance.labels, reading.value, rule.threshold)
                             for name, template in (rule.annotations or {}).items()}
     instance.message = instance.annotations.get("summary") or _default_message(rule, reading)

@@ -32,6 +32,7 @@ HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_
 HOST_MINUTES_UP_TO = 6 * 3600
 HOST_LEVELS = (("1m", "raw"), ("1h", "1m", "raw"))
 MINUTE_ROLLUPS_KEPT = timedelta(days=Config.MINUTE_ROLLUP_RETENTION_DAYS)
+PERCENTILES = ("p95", "p99")
 ENDPOINT_FIGURES = {"p95": "p95_ms", "p99": "p99_ms", "avg": "avg_ms", "error_rate": "error_rate", "rps": "rps"}
 BUSINESS_METRICS = ("revenue", "failure_rate", "transactions_per_minute", "active_users")
 # Rollups are read at the finest bucket that keeps a window to at most this many buckets (1m below an hour).
@@ -90,15 +91,31 @@ class Span:
     end: datetime
 
 
-class Reads:
-    """What one evaluation pass has read. Rules on the same series share one read, and the custom metrics named
-    in `metric_names` are read together, one query per bucket and span, rather than one query per rule."""
+@dataclass
+class _MetricBatch:
+    """The custom metrics of a pass read at one bucket size: which names, which need histograms, how far back."""
+    names: set[str] = field(default_factory=set)
+    percentile_names: set[str] = field(default_factory=set)
+    window_seconds: int = 0
 
-    def __init__(self, session: Session, runtime, metric_names: Iterable[str] = ()) -> None:
+
+class Reads:
+    """What one evaluation pass has read. Rules on the same series share one read, and the custom metrics of
+    `queries` (the pass's rules) are read together: per bucket size, one query over the widest window (and one
+    more, for the names some rule takes a percentile of, with histograms), rather than one query per rule."""
+
+    def __init__(self, session: Session, runtime, queries: Iterable["SeriesQuery"] = ()) -> None:
         self.session, self.runtime = session, runtime
-        self.metric_names = tuple(sorted(set(metric_names)))
         self.answers: dict[tuple, dict] = {}
-        self.metric_rows: dict[tuple, dict[str, list]] = {}
+        self.batches: dict[str, _MetricBatch] = defaultdict(_MetricBatch)
+        self.batch_rows: dict[tuple, dict[str, list]] = {}
+        for query in queries:
+            if query.source == "metric" and query.compare_offset_seconds is None:
+                batch = self.batches[_metric_bucket(query)]
+                batch.names.add(query.metric)
+                if query.aggregation in PERCENTILES:
+                    batch.percentile_names.add(query.metric)
+                batch.window_seconds = max(batch.window_seconds, query.window_seconds)
 
     def read(self, query: "SeriesQuery", end: datetime, complete: bool) -> dict:
         key = (query.key(), end, complete)
@@ -107,15 +124,18 @@ class Reads:
         return self.answers[key]
 
     def metric_rollups(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
-        if name not in self.metric_names:
+        batch = self.batches.get(bucket)
+        widest = batch and floor_time(span.end - timedelta(seconds=batch.window_seconds), bucket)
+        if batch is None or name not in batch.names or span.start < widest:
             return metric_queries.rollups(self.session, name, bucket, span.start, span.end, histograms)
-        key = (bucket, span, histograms)
-        if key not in self.metric_rows:
+        key = (bucket, span.end, histograms)
+        if key not in self.batch_rows:
+            names = batch.percentile_names if histograms else batch.names
             grouped: dict[str, list] = defaultdict(list)
-            for row in metric_queries.rollups(self.session, self.metric_names, bucket, span.start, span.end, histograms):
+            for row in metric_queries.rollups(self.session, names, bucket, widest, span.end, histograms):
                 grouped[row.name].append(row)
-            self.metric_rows[key] = grouped
-        return self.metric_rows[key].get(name, [])
+            self.batch_rows[key] = grouped
+        return [row for row in self.batch_rows[key].get(name, ()) if row.bucket_start >= span.start]
 
 
 def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime, reads: Reads | None = None) -> list[SeriesValue]:
@@ -183,14 +203,19 @@ def _finest_bucket(window_seconds: int) -> str:
                  if window_seconds <= seconds * MAX_BUCKETS_PER_WINDOW), "1d")
 
 
-def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
-    """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
+def _metric_bucket(query: SeriesQuery) -> str:
     bucket = _finest_bucket(query.window_seconds)
     if _reaches_past_minute_rollups(query) and BUCKET_SECONDS[bucket] < BUCKET_SECONDS["1h"]:
-        bucket = "1h"
+        return "1h"
+    return bucket
+
+
+def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
+    """A custom metric's aggregate per label set, merged from the rollups (histograms for p95/p99)."""
+    bucket = _metric_bucket(query)
     span = _span(end, query, bucket, complete)
     groups: dict[LabelKey, list] = defaultdict(list)
-    percentile = query.aggregation in ("p95", "p99")
+    percentile = query.aggregation in PERCENTILES
     for row in reads.metric_rollups(query.metric, bucket, span, histograms=percentile):
         if _matches(row.tags, query.filters):
             groups[_label_key(row.tags, query.group_by)].append(row)
