@@ -15,6 +15,8 @@ from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
 from services.alerts.delivery_worker import DeliveryWorker
+from services.alerts.evaluator import Evaluator
+from services.alerts.evaluator import Settings as EvaluatorSettings
 from services.cache.circuit_breaker import CircuitOpenError, read_through
 from services.demo.traffic import DemoTraffic
 from services.realtime import websocket_transport
@@ -102,8 +104,10 @@ def start_background_work(app: Flask) -> JobRunner:
     app.extensions[DELIVERY_WORKER] = DeliveryWorker(db.session, app.config, socketio.start_background_task, socketio.sleep)
     app.extensions[DELIVERY_WORKER].start()
     broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"])
+    alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), wake_delivery=app.extensions[DELIVERY_WORKER].wake)
     runner.start(standard_jobs(services, app.config)
-                 + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow()))])
+                 + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
+                    Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"], alert_loop.run)])
     socketio.start_background_task(services.fanout.run)
     if app.config["DEMO"]:
         start_demo_traffic(app)

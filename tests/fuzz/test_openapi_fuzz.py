@@ -31,7 +31,8 @@ EXCLUDED_PATHS = ["/admin/api/stream"]  # an endless event stream; its parameter
 @pytest.fixture
 def fuzz_target(tmp_path):
     """A server, an admin session and API key for the fuzzer, and the ids the fuzzer must not touch."""
-    server = start_server(tmp_path, ADMIN_USERNAME=LIVE_ADMIN[0], ADMIN_PASSWORD=LIVE_ADMIN[1])
+    server = start_server(tmp_path, ADMIN_USERNAME=LIVE_ADMIN[0], ADMIN_PASSWORD=LIVE_ADMIN[1],
+                          WEBHOOK_TIMEOUT_SECONDS="1")
     admin = login_session(server)
     users = {name: create(admin, server, "/admin/api/users", username=name, password=password, role=role)["id"]
              for name, password, role in [(*FUZZER, "admin"), ("fuzz-decoy", "decoy-password", "viewer")]}
