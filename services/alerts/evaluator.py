@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from database import Alert, AlertRule, AlertTransition, utcnow
+from database import Alert, AlertTransition, utcnow
 from services.alerts import alerts, delivery, lifecycle, notifications, series, silences
 from services.alerts.preview import instance_labels
+from services.alerts.rule_snapshots import RuleSnapshot, RuleSnapshots
 from services.runtime.process import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,13 @@ class Evaluator:
                  is_evaluator: Callable[[], bool] = lambda: True, wake_delivery: Callable[[], None] = lambda: None):
         self.runtime, self.settings, self.clock = runtime, settings, clock
         self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
+        self.rules = RuleSnapshots()
 
     def run(self, session: Session) -> PassReport | None:
         """One pass, committed, then published; None when another process is the evaluator."""
         if not self.is_evaluator():
             return None
-        report = evaluate_all(session, self.runtime, self.settings, self.clock())
+        report = evaluate_all(session, self.runtime, self.settings, self.clock(), self.rules.enabled(session))
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
         session.commit()
         publish(self.runtime, pushes, report.notifications)
@@ -68,15 +70,13 @@ class Evaluator:
         return report
 
 
-def evaluate_all(session: Session, runtime, settings: Settings, now: datetime) -> PassReport:
-    report = PassReport()
-    rules = list(session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)).order_by(AlertRule.id)))
-    report.rules = len(rules)
+def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, rules: list[RuleSnapshot]) -> PassReport:
+    report = PassReport(rules=len(rules))
     open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
     for instance in session.scalars(select(Alert).where(Alert.state != "resolved")):
         open_instances[instance.rule_id][instance.fingerprint] = instance
     muting = silences.active(session, now)
-    reads = series.Reads(session, runtime, [series.SeriesQuery.of(rule) for rule in rules if rule.source == "metric"])
+    reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)])
     touched: list[Alert] = []
     for rule in rules:
         touched += evaluate_rule(session, rule, open_instances.pop(rule.id, {}), reads, now, report)
@@ -98,7 +98,7 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime) -
     return report
 
 
-def evaluate_rule(session: Session, rule: AlertRule, known: dict[str, Alert], reads: series.Reads, now: datetime,
+def evaluate_rule(session: Session, rule: RuleSnapshot, known: dict[str, Alert], reads: series.Reads, now: datetime,
                   report: PassReport) -> list[Alert]:
     """Move the rule's instances for what its series reads now; return every instance it touched."""
     readings = read_rule(session, rule, reads, now)
@@ -121,11 +121,16 @@ def evaluate_rule(session: Session, rule: AlertRule, known: dict[str, Alert], re
     return touched
 
 
-def read_rule(session: Session, rule: AlertRule, reads: series.Reads, now: datetime) -> dict[str, tuple[dict, lifecycle.Reading]]:
+Readings = dict[str, tuple[dict, lifecycle.Reading]]
+
+
+def read_rule(session: Session, rule: RuleSnapshot, reads: series.Reads, now: datetime) -> Readings:
     """{fingerprint: (labels, reading)}; a rule whose series cannot be read is one `error` reading."""
     try:
+        if isinstance(rule.query, series.SeriesError):
+            raise rule.query
         found = [(value.labels, lifecycle.Reading(value.value))
-                 for value in series.evaluate(session, reads.runtime, series.SeriesQuery.of(rule), now, reads)]
+                 for value in series.evaluate(session, reads.runtime, rule.query, now, reads)]
     except DATABASE_FAILURES:
         raise  # the whole pass fails and the job retries: an outage is not every rule's error
     except Exception as error:  # one broken rule must not stop the others
@@ -138,11 +143,11 @@ def read_rule(session: Session, rule: AlertRule, reads: series.Reads, now: datet
     return result
 
 
-def _rule_fields(rule: AlertRule) -> dict:
+def _rule_fields(rule: RuleSnapshot) -> dict:
     return {"labels": rule.labels or {}, "name": rule.name, "severity": rule.severity}
 
 
-def _instance_for(session: Session, rule: AlertRule, labels: dict, fingerprint: str) -> Alert:
+def _instance_for(session: Session, rule: RuleSnapshot, labels: dict, fingerprint: str) -> Alert:
     """The label set's instance from an earlier episode, or a new one (without a state until `advance` gives it
     one, and added to the session only then, so no flush meets it half made)."""
     instance = session.scalar(select(Alert).where(Alert.rule_id == rule.id, Alert.fingerprint == fingerprint))
@@ -150,7 +155,7 @@ def _instance_for(session: Session, rule: AlertRule, labels: dict, fingerprint: 
                              flapping=False)
 
 
-def _refresh(instance: Alert, rule: AlertRule, reading: lifecycle.Reading) -> None:
+def _refresh(instance: Alert, rule: RuleSnapshot, reading: lifecycle.Reading) -> None:
     # Only what changed is written: an unchanged instance costs its pass no UPDATE.
     instance.rule_name, instance.severity, instance.threshold = rule.name, rule.severity, rule.threshold
     instance.value = reading.value
@@ -159,7 +164,7 @@ def _refresh(instance: Alert, rule: AlertRule, reading: lifecycle.Reading) -> No
     instance.message = instance.annotations.get("summary") or _default_message(rule, reading)
 
 
-def _default_message(rule: AlertRule, reading: lifecycle.Reading) -> str:
+def _default_message(rule: RuleSnapshot, reading: lifecycle.Reading) -> str:
     if reading.kind == "error":
         return f"{rule.name}: evaluation failed: {reading.failed}"
     if reading.kind == "nodata":
