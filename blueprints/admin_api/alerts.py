@@ -26,9 +26,9 @@ def alert_periods():
 
 @bp.get("/alerts/<int:alert_id>/history")
 def alert_history(alert_id: int):
+    limit = bounded_int("limit", 200, maximum=1000)  # a bad parameter is named even for an unknown alert
     alert = get_or_404(db.session, Alert, alert_id)
-    return jsonify(alert=alerts.as_dict(alert),
-                   history=alerts.history(db.session, alert_id, bounded_int("limit", 200, maximum=1000)))
+    return jsonify(alert=alerts.as_dict(alert), history=alerts.history(db.session, alert_id, limit))
 
 
 @bp.post("/alerts/<int:alert_id>/ack")
