@@ -4,7 +4,7 @@ from flask_login import login_required
 from blueprints.admin import bp
 from blueprints.permissions import admin_required
 from services.alerts import alerts as alert_instances
-from services.alerts import rules, series
+from services.alerts import receivers, rules, series
 from services.dashboard.reads import FIRST_PAGE_VIEW
 
 
@@ -27,7 +27,7 @@ def alert_form_options() -> dict:
                for name, source in series.SOURCES.items()}
     return {"sources": sources, "aggregations": rules.FIELDS["aggregation"].options, "comparators": rules.COMPARATORS,
             "severities": rules.SEVERITIES, "nodata_states": rules.NODATA_STATES, "error_states": rules.ERROR_STATES,
-            "defaults": rules.DEFAULTS, "states": alert_instances.STATES}
+            "defaults": rules.DEFAULTS, "states": alert_instances.STATES, "formats": receivers.FORMATS}
 
 
 @bp.get("/accounts")

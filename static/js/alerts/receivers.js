@@ -37,6 +37,7 @@ export class ReceiversSection {
     this.editing = null;
     this.log = new DeliveryLog(root.querySelector("[data-deliveries]"), page);
     fillSelect(this.form.querySelector('[name="min_severity"]'), page.options.severities);
+    fillSelect(this.form.querySelector('[name="format"]'), page.options.formats);
     root.querySelector("[data-new]").addEventListener("click", () => this.open(null));
     this.form.querySelector("[data-cancel]").addEventListener("click", () => { this.form.hidden = true; });
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.save(); });
