@@ -23,7 +23,7 @@ from services.alerts.rule_snapshots import RuleSnapshot, RuleSnapshots
 from services.runtime.process import DATABASE_FAILURES
 
 log = logging.getLogger(__name__)
-TEMPLATE_FIELD = re.compile(r"\{\{\s*\$(value|threshold|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
+TEMPLATE_FIELD = re.compile(r"\{\{\s*\$?(value|threshold|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
 NOTIFICATION_LEVELS = {"firing": {"critical": "error", "warning": "warning", "info": "info"}, "resolved": "success"}
 
 
