@@ -1,4 +1,14 @@
-"""Telling people: alert rules (rules), the value a rule watches per label set, read from rollups and in-process
-histograms (series), a rule evaluated now without side effects (preview), alerts as listed and acknowledged
-(alerts) and notifications (notifications). Imports `database`; series also reads through `analytics` (metric
-rollups, KPIs) and `monitoring` (host samples, request stats), and rules takes ingest's metric-name rules."""
+"""Telling people, in three parts.
+
+Rules: `rules` (fields, validation, CRUD), `defaults` (the four a new installation starts with), `series` (the
+value a rule watches per label set, from rollups and in-process histograms), `preview` (a rule evaluated now,
+changing nothing), `rule_snapshots` (rules as a pass keeps them).
+The engine: `lifecycle` (an instance's state machine, pure), `evaluator` (the loop's pass: instances, history,
+silences, flapping, notifications, pushes), `alerts` (instances as listed, acknowledged and their history),
+`silences`, `periods` (firing bands for the charts), `history` (retention), `notifications` (in-app).
+Delivery: `receivers`, `delivery` (queueing deliveries as rows, retries), `webhook_bodies` (Alertmanager and
+Slack bodies), `delivery_worker` (sends them in the background), `sample_alert` (what a test sends).
+
+Imports `database`; series reads through `analytics` and `monitoring`; the evaluator publishes through the
+runtime's hub. Nothing here imports Flask.
+"""
