@@ -90,9 +90,10 @@ def test_receiver(receiver_id: int):
 
 @bp.get("/receivers/<int:receiver_id>/deliveries")
 def list_deliveries(receiver_id: int):
+    # Parameters first, so a bad one is named even for an unknown receiver.
+    limit, status = bounded_int("limit", 50, maximum=500), choice_arg("status", receivers.DELIVERY_STATUSES)
     get_or_404(db.session, Receiver, receiver_id)
-    found = delivery.recent(db.session, receiver_id, bounded_int("limit", 50, maximum=500),
-                            choice_arg("status", receivers.DELIVERY_STATUSES))
+    found = delivery.recent(db.session, receiver_id, limit, status)
     return jsonify(deliveries=[delivery.as_dict(row) for row in found])
 
 

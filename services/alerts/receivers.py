@@ -75,8 +75,6 @@ def read_fields(body: dict, partial: bool) -> dict:
     missing = [] if partial else [name for name in REQUIRED if name not in fields]
     if missing:
         raise RuleError(missing[0], f"{missing[0]} is required")
-    if partial and not fields:
-        raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
     return fields if partial else DEFAULTS | fields
 
 
@@ -98,7 +96,9 @@ def create(session: Session, fields: dict, created_by: str) -> Receiver:
 
 
 def update(session: Session, receiver: Receiver, changes: dict) -> None:
-    """Apply `read_fields(body, partial=True)`."""
+    """Apply `read_fields(body, partial=True)`; an empty change is refused here, after the receiver was found."""
+    if not changes:
+        raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
     if changes.get("name", receiver.name) != receiver.name:
         check_name_free(session, changes["name"])
     for name, value in changes.items():

@@ -85,8 +85,7 @@ def query(path: str, method: str, name: str, value: str) -> dict:
 
 
 def fill_path(path: str, value: str = "1") -> str:
-    return path.replace("{user_id}", value).replace("{key_id}", value).replace("{alert_id}", value) \
-        .replace("{rule_id}", value).replace("{dataset}", "transactions")
+    return re.sub(r"\{\w+_id\}", value, path).replace("{dataset}", "transactions")
 
 
 def call(admin, method: str, path: str, body=None, raw: str | bytes | None = None, api_key: str = ""):
