@@ -104,7 +104,8 @@ def start_background_work(app: Flask) -> JobRunner:
     app.extensions[DELIVERY_WORKER] = DeliveryWorker(db.session, app.config, socketio.start_background_task, socketio.sleep)
     app.extensions[DELIVERY_WORKER].start()
     broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"])
-    alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), wake_delivery=app.extensions[DELIVERY_WORKER].wake)
+    alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), wake_delivery=app.extensions[DELIVERY_WORKER].wake,
+                           pause=lambda: socketio.sleep(0))
     runner.start(standard_jobs(services, app.config)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
                     Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"], alert_loop.run)])
