@@ -2,7 +2,7 @@
 draw as bands. A period starts when an instance enters "firing" and ends when it leaves firing/recovering."""
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from database import Alert, AlertRule, AlertTransition
@@ -11,21 +11,24 @@ from services.alerts.alerts import FIRING_STATES, stamp
 
 def firing_periods(session: Session, since: datetime, until: datetime) -> list[dict]:
     """Each firing period overlapping [since, until], oldest first; `end` is None while it still fires at `until`."""
-    transitions = session.execute(
-        select(AlertTransition.alert_id, AlertTransition.at, AlertTransition.from_state, AlertTransition.to_state)
-        .where(AlertTransition.at > since).order_by(AlertTransition.alert_id, AlertTransition.at, AlertTransition.id)).all()
     moves: dict[int, list] = {}
-    for move in transitions:
+    for move in session.execute(
+            select(AlertTransition.alert_id, AlertTransition.at, AlertTransition.from_state, AlertTransition.to_state)
+            .where(AlertTransition.at > since).order_by(AlertTransition.alert_id, AlertTransition.at, AlertTransition.id)):
         moves.setdefault(move.alert_id, []).append(move)
-    # The state at `since` is what the first later transition left; an instance with none is still in it.
-    steady = session.scalars(select(Alert.id).where(Alert.state.in_(FIRING_STATES))).all()
-    firing_at_since = {alert_id for alert_id in steady if alert_id not in moves}
-    firing_at_since.update(alert_id for alert_id, rows in moves.items() if rows[0].from_state in FIRING_STATES)
+    moved = select(AlertTransition.alert_id).where(AlertTransition.at > since)
+    instances = session.execute(
+        select(Alert.id, Alert.state, Alert.rule_id, Alert.rule_name, Alert.severity, Alert.labels, AlertRule.source,
+               AlertRule.metric).outerjoin(AlertRule, AlertRule.id == Alert.rule_id)
+        .where(or_(Alert.state.in_(FIRING_STATES), Alert.id.in_(moved)))).all()
     spans = []
-    for alert_id in firing_at_since | moves.keys():
-        spans.extend((alert_id, start, end) for start, end in
-                     spans_of(moves.get(alert_id, []), since if alert_id in firing_at_since else None, until))
-    return describe(session, sorted(spans, key=lambda span: (span[1], span[0])))
+    for instance in instances:
+        history = moves.get(instance.id, [])
+        # The state at `since` is what the first later transition left; an instance with none is still in it.
+        firing_at_since = (history[0].from_state if history else instance.state) in FIRING_STATES
+        spans.extend((start, end, instance) for start, end in spans_of(history, since if firing_at_since else None, until))
+    spans.sort(key=lambda span: (span[0], span[2].id))
+    return [period(instance, start, end) for start, end, instance in spans]
 
 
 def spans_of(moves: list, open_since: datetime | None, until: datetime) -> list[tuple[datetime, datetime | None]]:
@@ -44,17 +47,9 @@ def spans_of(moves: list, open_since: datetime | None, until: datetime) -> list[
     return spans
 
 
-def describe(session: Session, spans: list[tuple[int, datetime, datetime | None]]) -> list[dict]:
-    """The periods with their instance's rule, labels and severity; the rule's source and metric say which chart
-    shows its series (None once the rule is deleted)."""
-    ids = {alert_id for alert_id, _, _ in spans}
-    rows = session.execute(select(Alert.id, Alert.rule_id, Alert.rule_name, Alert.severity, Alert.labels,
-                                  AlertRule.source, AlertRule.metric)
-                           .outerjoin(AlertRule, AlertRule.id == Alert.rule_id).where(Alert.id.in_(ids))).all()
-    by_id = {row.id: row for row in rows}
-    return [period(by_id[alert_id], start, end) for alert_id, start, end in spans]
-
-
-def period(row, start: datetime, end: datetime | None) -> dict:
-    return {"alert_id": row.id, "rule_id": row.rule_id, "rule_name": row.rule_name, "source": row.source,
-            "metric": row.metric, "severity": row.severity, "labels": row.labels, "start": stamp(start), "end": stamp(end)}
+def period(instance, start: datetime, end: datetime | None) -> dict:
+    """A period with its instance's rule, labels and severity; the rule's source and metric say which chart shows
+    its series (None once the rule is deleted)."""
+    return {"alert_id": instance.id, "rule_id": instance.rule_id, "rule_name": instance.rule_name,
+            "source": instance.source, "metric": instance.metric, "severity": instance.severity,
+            "labels": instance.labels, "start": stamp(start), "end": stamp(end)}

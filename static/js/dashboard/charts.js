@@ -1,6 +1,6 @@
 // Chart.js plumbing shared by every chart: theme colours, renders coalesced to one per frame without
 // animation, zoom and pan on time axes, bands behind the data (firing alerts), and read-only state on the
-// card (data-points, data-renders, data-bands).
+// card (data-points, data-renders, data-bands, data-bands-open).
 // The charts themselves live in timecharts.js (time series) and piecharts.js (shares).
 const { Chart } = window;
 
@@ -143,6 +143,7 @@ export class LiveChart {
       this.card.dataset.points = String(this.pointCount());
       this.card.dataset.renders = String(this.renders);
       this.card.dataset.bands = String(this.bands.length);
+      this.card.dataset.bandsOpen = String(this.bands.filter((band) => band.end === null).length);
     });
   }
 

@@ -161,19 +161,19 @@ export class AlertsPanel {
     this.render();
   }
 
-  /** Instances worth a look now: all but those resolved more than a short while ago (which are dropped). */
-  shown(now) {
+  /** Forget instances resolved more than a short while ago. */
+  dropResolved(now) {
     for (const [id, alert] of this.alerts) {
       if (alert.state === "resolved" && now - Date.parse(alert.resolved_at ?? alert.state_since) > RESOLVED_KEEP_MS) {
         this.alerts.delete(id);
       }
     }
-    return [...this.alerts.values()].sort((a, b) => (ALERT_ORDER[a.state] ?? 9) - (ALERT_ORDER[b.state] ?? 9)
-      || Date.parse(b.state_since ?? 0) - Date.parse(a.state_since ?? 0)).slice(0, ALERT_LIMIT);
   }
 
   render() {
-    const sorted = this.shown(Date.now());
+    this.dropResolved(Date.now());
+    const sorted = [...this.alerts.values()].sort((a, b) => (ALERT_ORDER[a.state] ?? 9) - (ALERT_ORDER[b.state] ?? 9)
+      || Date.parse(b.state_since ?? 0) - Date.parse(a.state_since ?? 0)).slice(0, ALERT_LIMIT);
     const firing = sorted.filter((alert) => FIRING_STATES.includes(alert.state)).length;
     const pending = sorted.filter((alert) => alert.state === "pending").length;
     setText(this.count, [firing && `${firing} firing`, pending && `${pending} pending`].filter(Boolean).join(" · "));
