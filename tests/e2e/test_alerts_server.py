@@ -81,9 +81,10 @@ def test_a_rule_fires_and_resolves_live_with_webhooks_retried_and_dead_lettered(
     with WebhookReceiver(statuses=[500, 200]) as flaky, WebhookReceiver(statuses=[400]) as refusing:
         ops = post(admin, server, "/receivers", {"name": "ops", "url": flaky.url})["receiver"]
         broken = post(admin, server, "/receivers", {"name": "broken", "url": refusing.url, "format": "slack"})["receiver"]
+        # The point first: a pass between the rule and the point would see no data (nodata) before pending.
+        push(server, "e2e.queue", 150)
         rule = post(admin, server, "/alert-rules", rule_body("Queue deep", "e2e.queue", for_seconds=1,
                                                             annotations={"summary": "depth {{ $value }}"}))["rule"]
-        push(server, "e2e.queue", 150)
         client.wait_for(lambda events: ("pending", "firing") in alert_states(client, "Queue deep"))
         assert alert_states(client, "Queue deep")[:2] == [("normal", "pending"), ("pending", "firing")]
 
@@ -140,8 +141,8 @@ def test_a_silence_mutes_the_webhook_but_not_the_state_and_ack_is_audited(server
         post(admin, server, "/receivers", {"name": "silenced-ops", "url": hook.url})
         post(admin, server, "/silences", {"matchers": [{"name": "alertname", "op": "=", "value": "Disk full"}],
                                           "ends_at": TOMORROW, "comment": "planned maintenance"})
-        post(admin, server, "/alert-rules", rule_body("Disk full", "e2e.disk"))
         push(server, "e2e.disk", 500)
+        post(admin, server, "/alert-rules", rule_body("Disk full", "e2e.disk"))
         client.wait_for(lambda events: ("normal", "firing") in alert_states(client, "Disk full"))
         [item] = [item for payload in client.payloads("alert") for item in payload["items"]
                   if item["rule_name"] == "Disk full"]
@@ -160,11 +161,11 @@ def test_a_silence_mutes_the_webhook_but_not_the_state_and_ack_is_audited(server
 
 
 def test_a_viewer_reads_alerts_but_every_write_is_403(server, admin):
+    push(server, "e2e.viewer", 1000)
     rule = post(admin, server, "/alert-rules", rule_body("Viewer check", "e2e.viewer"))["rule"]
     receiver = post(admin, server, "/receivers", {"name": "viewer-check", "url": "http://127.0.0.1:9/hook"})["receiver"]
     silence = post(admin, server, "/silences", {"matchers": [{"name": "alertname", "op": "=", "value": "x"}],
                                                 "ends_at": TOMORROW, "comment": "check"})["silence"]
-    push(server, "e2e.viewer", 1000)
     alert_id = wait_until(lambda: next((a["id"] for a in admin.get(server.url + "/admin/api/alerts", timeout=5)
                                         .json()["alerts"] if a["rule_name"] == "Viewer check"), None), what="an alert")
     viewer = login_session(server, *VIEWER)
