@@ -8,13 +8,14 @@ from blueprints.http import ApiError, get_or_404, json_body, publish, runtime
 from database import AlertRule, utcnow
 from extensions import db
 from services.alerts import evaluator, preview, rules, series
+from services.alerts.body_fields import FieldError
 
 
 def rule_change(apply):
-    """Run `apply()`, turning a RuleError into a 422 that names the field."""
+    """Run `apply()`, turning a FieldError into a 422 that names the field."""
     try:
         return apply()
-    except rules.RuleError as error:
+    except FieldError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None
 

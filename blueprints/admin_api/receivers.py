@@ -9,7 +9,7 @@ from blueprints.http import ApiError, bounded_int, choice_arg, get_or_404, json_
 from database import Delivery, Receiver, utcnow
 from extensions import db
 from services.alerts import delivery, receivers
-from services.alerts.rules import RuleError
+from services.alerts.body_fields import FieldError
 
 # app.extensions key of this process's DeliveryWorker (app_factory.start_background_work); absent in tests and the CLI.
 DELIVERY_WORKER = "delivery_worker"
@@ -22,7 +22,7 @@ def receiver_change(apply):
     except receivers.DuplicateName as error:
         db.session.rollback()
         raise ApiError(409, str(error), {"field": error.field}) from None
-    except RuleError as error:
+    except FieldError as error:
         db.session.rollback()
         raise ApiError(422, str(error), {"field": error.field}) from None
 

@@ -1,6 +1,6 @@
 """Webhook receivers (SPEC §9): a body validated field by field, saved, listed and shown. Callers commit.
 
-The field checks are the rule validator's (services.alerts.rules), so a receiver's 422 reads like a rule's, and
+The fields are read as a rule's are (services.alerts.body_fields), so a receiver's 422 reads like a rule's, and
 each limit is stated once, in FIELDS, for both the check and the OpenAPI schema (body_schema).
 """
 import re
@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from database import Delivery, Receiver
 from services.alerts.alerts import stamp
-from services.alerts.rules import SEVERITIES, Choice, Flag, Number, RuleError, Text
+from services.alerts.body_fields import Choice, FieldError, Flag, Form, Number, Text
+from services.alerts.rules import SEVERITIES
 
 FORMATS = ("alertmanager", "slack")
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
@@ -27,7 +28,7 @@ DEFAULTS = {"format": "alertmanager", "send_resolved": True, "min_severity": "in
 URL_PATTERN = re.compile(r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+[^\s]*$")
 
 
-class DuplicateName(RuleError):
+class DuplicateName(FieldError):
     """Another receiver has this name already (409)."""
 
     def __init__(self, name: str) -> None:
@@ -40,7 +41,7 @@ class Url:
 
     def read(self, name: str, value):
         if not isinstance(value, str) or len(value) > MAX_URL or not URL_PATTERN.fullmatch(value) or not reachable(value):
-            raise RuleError(name, f"{name} must be an http:// or https:// URL with a host, at most {MAX_URL} characters")
+            raise FieldError(name, f"{name} must be an http:// or https:// URL with a host, at most {MAX_URL} characters")
         return value
 
     def schema(self) -> dict:
@@ -66,24 +67,12 @@ FIELDS = {
 }
 
 
+FORM = Form("receiver", FIELDS, REQUIRED, NULLABLE, DEFAULTS)
+
+
 def read_fields(body: dict, partial: bool) -> dict:
-    """Each field checked alone, else RuleError naming it; a whole receiver (`partial=False`) takes DEFAULTS."""
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise RuleError(unknown[0], f"{unknown[0]} is not a receiver field; fields: {', '.join(FIELDS)}")
-    fields = {name: read_field(name, value) for name, value in body.items()}
-    missing = [] if partial else [name for name in REQUIRED if name not in fields]
-    if missing:
-        raise RuleError(missing[0], f"{missing[0]} is required")
-    return fields if partial else DEFAULTS | fields
-
-
-def read_field(name: str, value):
-    if value is None:
-        if name in NULLABLE:
-            return None
-        raise RuleError(name, f"{name} cannot be null")
-    return FIELDS[name].read(name, value)
+    """Each field checked alone, else a FieldError naming it; a whole receiver (`partial=False`) takes DEFAULTS."""
+    return FORM.read(body, partial)
 
 
 def create(session: Session, fields: dict, created_by: str) -> Receiver:
@@ -98,7 +87,7 @@ def create(session: Session, fields: dict, created_by: str) -> Receiver:
 def update(session: Session, receiver: Receiver, changes: dict) -> None:
     """Apply `read_fields(body, partial=True)`; an empty change is refused here, after the receiver was found."""
     if not changes:
-        raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
+        raise FORM.nothing_to_change()
     if changes.get("name", receiver.name) != receiver.name:
         check_name_free(session, changes["name"])
     for name, value in changes.items():
@@ -151,8 +140,6 @@ def redacted(url: str) -> str:
 
 def body_schema(partial: bool) -> dict:
     """The JSON Schema of a receiver body: a whole receiver to create, or any of its fields to change."""
-    properties = {name: field.schema() | ({"type": [field.schema()["type"], "null"]} if name in NULLABLE else {})
-                  for name, field in FIELDS.items()}
     required = {"minProperties": 1} if partial else {"required": list(REQUIRED)}
-    return {"type": "object", "properties": properties, "additionalProperties": False, **required,
+    return {"type": "object", "properties": FORM.properties(), "additionalProperties": False, **required,
             "description": "name unique (409 when taken); url http or https with a host"}

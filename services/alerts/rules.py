@@ -4,7 +4,6 @@ Each limit is stated once, in the FIELDS table: `read_fields` enforces it and `b
 document, so what the document promises is what the API accepts. Callers commit.
 """
 import re
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,8 +11,9 @@ from sqlalchemy.orm import Session
 from database import AlertRule
 from services.alerts import series
 from services.alerts.alerts import stamp
+from services.alerts.body_fields import Choice, FieldError, Flag, Form, Names, Number, StringMap, Text
 from services.analytics.metric_queries import AGGREGATIONS
-from services.ingest.event_schema import MAX_METRIC_NAME, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, METRIC_NAME
+from services.ingest.event_schema import MAX_METRIC_NAME, MAX_TAG_VALUE, MAX_TAGS, METRIC_NAME
 
 SOURCES = tuple(series.SOURCES)
 COMPARATORS = (">", ">=", "<", "<=")
@@ -33,111 +33,6 @@ REQUIRED = ("name", "source", "metric", "comparator", "threshold")
 # Changing any of these changes what the rule's instances measured: their state no longer holds.
 CONDITION_FIELDS = ("source", "metric", "filters", "group_by", "aggregation", "window_seconds", "comparator",
                     "threshold", "recovery_threshold", "compare_offset_seconds")
-
-
-class RuleError(ValueError):
-    """A rule body that cannot make a valid rule; `field` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class Text:
-    max_length: int
-    pattern: re.Pattern | None = None
-    rule: str = ""
-
-    def read(self, name: str, value):
-        if not isinstance(value, str) or not value.strip() or len(value) > self.max_length:
-            raise RuleError(name, f"{name} must be 1 to {self.max_length} characters, not blank")
-        if self.pattern and not self.pattern.fullmatch(value):
-            raise RuleError(name, f"{name} must {self.rule}")
-        return value
-
-    def schema(self) -> dict:
-        pattern = self.pattern.pattern if self.pattern else r"\S"
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": pattern}
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple
-
-    def read(self, name: str, value):
-        if value not in self.options or isinstance(value, bool):
-            raise RuleError(name, f"{name} must be one of {', '.join(map(str, self.options))}")
-        return value
-
-    def schema(self) -> dict:
-        return {"enum": list(self.options)}
-
-
-@dataclass(frozen=True)
-class Number:
-    minimum: float
-    maximum: float
-    integer: bool = False
-
-    def read(self, name: str, value):
-        kind = int if self.integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or not self.minimum <= value <= self.maximum:
-            what = "an integer" if self.integer else "a number"
-            raise RuleError(name, f"{name} must be {what} from {self.minimum:g} to {self.maximum:g}")
-        return value if self.integer else float(value)  # NaN fails the range test above
-
-    def schema(self) -> dict:
-        return {"type": "integer" if self.integer else "number", "minimum": self.minimum, "maximum": self.maximum}
-
-
-@dataclass(frozen=True)
-class Names:
-    """A list of distinct tag names."""
-    max_items: int
-
-    def read(self, name: str, value):
-        if (not isinstance(value, list) or len(value) > self.max_items or len(set(map(str, value))) != len(value)
-                or not all(isinstance(tag, str) and 0 < len(tag) <= MAX_TAG_NAME for tag in value)):
-            raise RuleError(name, f"{name} must be at most {self.max_items} distinct names of 1 to {MAX_TAG_NAME} characters")
-        return value
-
-    def schema(self) -> dict:
-        return {"type": "array", "maxItems": self.max_items, "uniqueItems": True,
-                "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_NAME}}
-
-
-@dataclass(frozen=True)
-class StringMap:
-    max_items: int
-    max_value: int
-    key_pattern: re.Pattern | None = None
-
-    def read(self, name: str, value):
-        if not isinstance(value, dict) or len(value) > self.max_items or not all(
-                self.key_ok(key) and isinstance(text, str) and len(text) <= self.max_value for key, text in value.items()):
-            raise RuleError(name, f"{name} must map at most {self.max_items} names to strings of at most "
-                                  f"{self.max_value} characters")
-        return value
-
-    def key_ok(self, key: str) -> bool:
-        return bool(self.key_pattern.fullmatch(key)) if self.key_pattern else 0 < len(key) <= MAX_TAG_NAME
-
-    def schema(self) -> dict:
-        names = {"pattern": self.key_pattern.pattern} if self.key_pattern else {"minLength": 1, "maxLength": MAX_TAG_NAME}
-        return {"type": "object", "maxProperties": self.max_items, "propertyNames": names,
-                "additionalProperties": {"type": "string", "maxLength": self.max_value}}
-
-
-@dataclass(frozen=True)
-class Flag:
-    def read(self, name: str, value):
-        if not isinstance(value, bool):
-            raise RuleError(name, f"{name} must be true or false")
-        return value
-
-    def schema(self) -> dict:
-        return {"type": "boolean"}
 
 
 FIELDS = {
@@ -167,28 +62,13 @@ DEFAULTS = {"filters": {}, "group_by": [], "aggregation": "avg", "window_seconds
             "labels": {}, "annotations": {}, "nodata_state": "nodata", "error_state": "error", "enabled": True}
 
 
+FORM = Form("rule", FIELDS, REQUIRED, NULLABLE, DEFAULTS)
+
+
 def read_fields(body: dict, partial: bool) -> dict:
-    """Each field of a rule body checked alone (type, range, choice), else RuleError naming it.
-
-    A whole rule (`partial=False`) must hold the REQUIRED fields and takes DEFAULTS for the others. The checks
-    between fields need the rule: `create_rule`, `update_rule`.
-    """
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise RuleError(unknown[0], f"{unknown[0]} is not a rule field; fields: {', '.join(FIELDS)}")
-    fields = {name: read_field(name, value) for name, value in body.items()}
-    missing = [] if partial else [name for name in REQUIRED if fields.get(name) is None]
-    if missing:
-        raise RuleError(missing[0], f"{missing[0]} is required")
-    return fields if partial else DEFAULTS | fields
-
-
-def read_field(name: str, value):
-    if value is None:
-        if name in NULLABLE:
-            return None
-        raise RuleError(name, f"{name} cannot be null")
-    return FIELDS[name].read(name, value)
+    """Each field checked alone (type, range, choice), else a FieldError naming it; a whole rule (`partial=False`)
+    takes DEFAULTS for what it omits. The checks between fields need the rule: `create_rule`, `update_rule`."""
+    return FORM.read(body, partial)
 
 
 def check_together(rule: dict) -> None:
@@ -196,17 +76,17 @@ def check_together(rule: dict) -> None:
     try:  # the metric, aggregation, filters and group_by a source offers are the series module's to say
         series.check(series.SeriesQuery.of(rule))
     except series.SeriesError as error:
-        raise RuleError(error.field, error.reason) from None
+        raise FieldError(error.field, error.reason) from None
     if set(rule["labels"]) & set(RESERVED_LABELS):
-        raise RuleError("labels", f"{' and '.join(RESERVED_LABELS)} come from the rule's name and severity")
+        raise FieldError("labels", f"{' and '.join(RESERVED_LABELS)} come from the rule's name and severity")
     recovery = rule["recovery_threshold"]
     if recovery is not None and (recovery > rule["threshold"] if rule["comparator"].startswith(">")
                                  else recovery < rule["threshold"]):
         side = "at most" if rule["comparator"].startswith(">") else "at least"
-        raise RuleError("recovery_threshold", f"with {rule['comparator']}, recovery_threshold must be {side} the threshold")
+        raise FieldError("recovery_threshold", f"with {rule['comparator']}, recovery_threshold must be {side} the threshold")
     offset = rule["compare_offset_seconds"]
     if offset is not None and offset < rule["window_seconds"]:
-        raise RuleError("compare_offset_seconds", "compare_offset_seconds must be at least window_seconds")
+        raise FieldError("compare_offset_seconds", "compare_offset_seconds must be at least window_seconds")
 
 
 def condition_changes(rule: AlertRule, changes: dict) -> list[str]:
@@ -226,7 +106,7 @@ def create_rule(session: Session, fields: dict, created_by: str) -> AlertRule:
 def update_rule(session: Session, rule: AlertRule, changes: dict) -> list[str]:
     """Apply `read_fields(body, partial=True)`; returns the condition fields it changed (see condition_changes)."""
     if not changes:
-        raise RuleError("body", f"nothing to change: send any of {', '.join(FIELDS)}")
+        raise FORM.nothing_to_change()
     check_together(as_dict(rule) | changes)
     altered = condition_changes(rule, changes)
     for name, value in changes.items():
@@ -262,10 +142,8 @@ def source_variants() -> list[dict]:
 
 def body_schema(partial: bool) -> dict:
     """The JSON Schema of a rule body: a whole rule to create, or any of its fields to change."""
-    properties = {name: field.schema() | ({"type": [field.schema()["type"], "null"]} if name in NULLABLE else {})
-                  for name, field in FIELDS.items()}
     required = {"minProperties": 1} if partial else {"required": list(REQUIRED), "oneOf": source_variants()}
-    return {"type": "object", "properties": properties, "additionalProperties": False, **required,
+    return {"type": "object", "properties": FORM.properties(), "additionalProperties": False, **required,
             "description": "cross-field rules (422 naming the field): the metric, aggregation, filters and group_by are "
                            "those its source's series offer; recovery_threshold on the "
                            "clearing side of threshold; compare_offset_seconds at least window_seconds; no "

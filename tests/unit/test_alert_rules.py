@@ -2,6 +2,7 @@
 import pytest
 
 from services.alerts import rules
+from services.alerts.body_fields import FieldError
 
 BASE = {"name": "High CPU", "source": "host", "metric": "cpu", "comparator": ">", "threshold": 90}
 
@@ -73,7 +74,7 @@ def test_valid_bodies_are_accepted(db_session, changes):
     ({"enabled": "yes"}, "enabled"), ({"colour": "red"}, "colour"),
 ])
 def test_invalid_bodies_name_the_field(db_session, changes, field):
-    with pytest.raises(rules.RuleError) as caught:
+    with pytest.raises(FieldError) as caught:
         create(db_session, **changes)
     assert caught.value.field == field and str(caught.value)
 
@@ -81,7 +82,7 @@ def test_invalid_bodies_name_the_field(db_session, changes, field):
 @pytest.mark.parametrize("body, field", [({"threshold": "x"}, "threshold"), ({"labels": []}, "labels"), ({}, "name"),
                                          ({"name": "n", "source": "host", "metric": "cpu", "comparator": ">"}, "threshold")])
 def test_a_bad_field_is_named_before_missing_ones(body, field):
-    with pytest.raises(rules.RuleError) as caught:
+    with pytest.raises(FieldError) as caught:
         rules.read_fields(body, partial=False)
     assert caught.value.field == field
 
@@ -91,7 +92,7 @@ def test_patch_validates_against_the_saved_rule_and_reports_condition_changes(db
     assert update(db_session, rule, {"severity": "critical", "labels": {"team": "ops"}}) == []
     assert update(db_session, rule, {"threshold": 95, "window_seconds": 60}) == ["threshold"]
     assert (rule.severity, rule.threshold, rule.recovery_threshold) == ("critical", 95.0, 80.0)
-    with pytest.raises(rules.RuleError) as caught:
+    with pytest.raises(FieldError) as caught:
         update(db_session, rule, {"threshold": 70})  # below the saved recovery threshold
     assert caught.value.field == "recovery_threshold"
     assert update(db_session, rule, {"recovery_threshold": None}) == ["recovery_threshold"]
@@ -101,7 +102,7 @@ def test_patch_validates_against_the_saved_rule_and_reports_condition_changes(db
 @pytest.mark.parametrize("body, field", [({}, "body"), ({"name": None}, "name"), ({"metric": "p95"}, "metric")])
 def test_bad_patches_are_refused(db_session, body, field):
     rule = create(db_session)
-    with pytest.raises(rules.RuleError) as caught:
+    with pytest.raises(FieldError) as caught:
         update(db_session, rule, body)
     assert caught.value.field == field
 
