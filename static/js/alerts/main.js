@@ -21,6 +21,8 @@ const loadAll = () => Promise.all(Object.entries(sections).map(([name, section])
   page.guarded(() => section.load(), `Could not load ${name}`)));
 
 const realtime = new RealtimeClient({
+  rooms: ["alerts"],
+  channels: ["alert"],
   onEvent: (name, payload) => {
     if (name !== "alert") return;
     instances.upsert(payload.items ?? []);

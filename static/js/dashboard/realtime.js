@@ -24,9 +24,12 @@ export function backoffDelay(attempt, random = Math.random) {
 export class RealtimeClient {
   /**
    * onEvent(name, payload) for each new data push; onState({state, transport, retryInMs});
-   * onResync(reason) when the server can no longer replay what was missed.
+   * onResync(reason) when the server can no longer replay what was missed. A page that shows less than the
+   * dashboard names its `rooms` (with "admin" for live_update) and SSE `channels`, and is sent only those.
    */
-  constructor({ onEvent, onState, onResync }) {
+  constructor({ onEvent, onState, onResync, rooms = ["admin", ...ROOMS], channels = CHANNELS }) {
+    this.rooms = rooms;
+    this.channels = channels;
     this.onEvent = onEvent;
     this.onState = onState;
     this.onResync = onResync;
@@ -94,7 +97,7 @@ export class RealtimeClient {
     socket.on("resync", (body) => current() && this.resync(body));
     socket.on("error", (body) => current() && console.warn("realtime error", body?.code, body?.message));
     // Custom metric points ("metric") share the metrics room: nothing shows them, but their seq counts.
-    for (const name of [...CHANNELS, "metric"]) socket.on(name, (payload) => current() && this.receive(name, payload));
+    for (const name of [...this.channels, "metric"]) socket.on(name, (payload) => current() && this.receive(name, payload));
   }
 
   onWebSocketConnect(socket) {
@@ -102,7 +105,7 @@ export class RealtimeClient {
     this.webSocketFailures = 0;
     if (this.subscribedOnce && this.lastSeq !== null) {
       const cursor = this.epoch === null ? { since: this.lastSeq } : { since: this.lastSeq, epoch: this.epoch };
-      socket.emit("resume", { ...cursor, rooms: ["admin", ...ROOMS] });
+      socket.emit("resume", { ...cursor, rooms: this.rooms });
     } else {
       this.join(socket);
     }
@@ -111,14 +114,16 @@ export class RealtimeClient {
   }
 
   join(socket) {
-    socket.emit("join_admin_room");
-    for (const room of ROOMS) socket.emit("join_room", { room });
+    for (const room of this.rooms) {
+      if (room === "admin") socket.emit("join_admin_room");
+      else socket.emit("join_room", { room });
+    }
   }
 
   openSse(generation, afterWebSocketFailed) {
     this.webSocketFailures = 0;
     this.report("connecting", "sse");
-    const params = { channels: CHANNELS.join(",") };
+    const params = { channels: this.channels.join(",") };
     if (this.lastSeq !== null) params.last_event_id = this.epoch === null ? this.lastSeq : `${this.epoch}:${this.lastSeq}`;
     const source = new EventSource(apiUrl("stream", params));
     this.source = source;
@@ -131,7 +136,7 @@ export class RealtimeClient {
     };
     source.onerror = () => current() && this.scheduleReconnect();
     source.addEventListener("resync", (event) => current() && this.resync(parse(event.data)));
-    for (const name of CHANNELS) {
+    for (const name of this.channels) {
       source.addEventListener(name, (event) => current() && this.receive(name, parse(event.data), epochOf(event.lastEventId)));
     }
   }
