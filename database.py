@@ -423,6 +423,34 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class Annotation(Base):
+    """A mark on the time charts that another system posted (a deploy, an incident): a moment or a span."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    time: Mapped[datetime] = mapped_column(index=True)
+    time_end: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(80))  # the API key's name, or the user's
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExplorerPin(Base):
+    """A metric explorer view a user pinned to their dashboard, in their order."""
+
+    __tablename__ = "explorer_pins"
+    __table_args__ = (Index("ix_explorer_pins_user_id_position", "user_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(120))
+    view: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the explorer's query, as its URL holds it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Notification(Base):
     __tablename__ = "notifications"
 
