@@ -77,17 +77,25 @@ class Evaluator:
 
 def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, rules: list[RuleSnapshot],
                  pause: Callable[[], None] = lambda: None) -> PassReport:
+    """Read every rule's series first, letting other work through between rules (reads hold no lock), then move
+    the instances and write it all in one stretch: a pass that paused while holding SQLite's write lock would
+    leave every other writer waiting in C, where eventlet cannot switch, and the pass could never resume."""
     report = PassReport(rules=len(rules))
+    reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)])
+    readings = {}
+    for index, rule in enumerate(rules, start=1):
+        readings[rule.id] = read_rule(session, rule, reads, now)
+        if index % RULES_BETWEEN_PAUSES == 0:
+            pause()
+    # End the reads' transaction: SQLite (WAL) refuses to make a write of a read begun before another commit.
+    session.rollback()
     open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
     for instance in session.scalars(select(Alert).where(Alert.state != "resolved")):
         open_instances[instance.rule_id][instance.fingerprint] = instance
     muting = silences.active(session, now)
-    reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)])
     touched: list[Alert] = []
-    for index, rule in enumerate(rules, start=1):
-        touched += evaluate_rule(session, rule, open_instances.pop(rule.id, {}), reads, now, report)
-        if index % RULES_BETWEEN_PAUSES == 0:
-            pause()
+    for rule in rules:
+        touched += evaluate_rule(session, rule, readings[rule.id], open_instances.pop(rule.id, {}), now, report)
     for orphans in open_instances.values():  # their rule was disabled or deleted since the last pass
         for instance in orphans.values():
             previous = instance.state
@@ -106,10 +114,9 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
     return report
 
 
-def evaluate_rule(session: Session, rule: RuleSnapshot, known: dict[str, Alert], reads: series.Reads, now: datetime,
+def evaluate_rule(session: Session, rule: RuleSnapshot, readings: "Readings", known: dict[str, Alert], now: datetime,
                   report: PassReport) -> list[Alert]:
-    """Move the rule's instances for what its series reads now; return every instance it touched."""
-    readings = read_rule(session, rule, reads, now)
+    """Move the rule's instances for what its series read; return every instance it touched."""
     for fingerprint, instance in known.items():
         # A label set that has left a grouped series has no points: it is nodata (or what nodata counts as).
         readings.setdefault(fingerprint, (instance.labels, lifecycle.Reading()))
