@@ -107,6 +107,7 @@ class Reads:
     def __init__(self, session: Session, runtime, queries: Iterable["SeriesQuery"] = ()) -> None:
         self.session, self.runtime = session, runtime
         self.answers: dict[tuple, dict] = {}
+        self.shared: dict[tuple, object] = {}  # reads several queries have in common, by what they depend on
         self.batches: dict[str, _MetricBatch] = defaultdict(_MetricBatch)
         self.batch_rows: dict[tuple, dict[str, list]] = {}
         for query in queries:
@@ -117,11 +118,23 @@ class Reads:
                     batch.percentile_names.add(query.metric)
                 batch.window_seconds = max(batch.window_seconds, query.window_seconds)
 
+    def once(self, key: tuple, compute: Callable[[], object]):
+        """`compute()` the first time `key` is asked for in this pass, the same answer after that."""
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
+
     def read(self, query: "SeriesQuery", end: datetime, complete: bool) -> dict:
         key = (query.key(), end, complete)
         if key not in self.answers:
             self.answers[key] = _reader(query)(self, query, end, complete)
         return self.answers[key]
+
+    def metric_series(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
+        """The metric's rollups over the span folded into one part per tag set, once for every rule that reads
+        them: rules then go through a few parts instead of every bucket, and merge a few histograms."""
+        return self.once(("metric", name, bucket, span, histograms),
+                         lambda: _fold(self.metric_rollups(name, bucket, span, histograms), histograms))
 
     def metric_rollups(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
         batch = self.batches.get(bucket)
@@ -136,6 +149,33 @@ class Reads:
                 grouped[row.name].append(row)
             self.batch_rows[key] = grouped
         return [row for row in self.batch_rows[key].get(name, ()) if row.bucket_start >= span.start]
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """Rollups of one tag set summed over a span, with the columns metric_queries.aggregate reads."""
+    tags: dict
+    count: int
+    sum: float
+    min: float
+    max: float
+    histogram: dict
+
+
+def _fold(rows: list, histograms: bool) -> list[_Folded]:
+    # Rows of one tag set share one tags dict (metric_queries.TagsFromKey), so its id groups them; should two
+    # share tags in different dicts, they stay two parts, which aggregate the same.
+    by_tags: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_tags[id(row.tags)].append(row)
+    folded = []
+    for parts in by_tags.values():
+        merged = LogHistogram()
+        for part in parts if histograms else ():
+            merged.merge(LogHistogram.from_dict(part.histogram))
+        folded.append(_Folded(parts[0].tags, sum(part.count for part in parts), sum(part.sum for part in parts),
+                              min(part.min for part in parts), max(part.max for part in parts), merged.to_dict()))
+    return folded
 
 
 def evaluate(session: Session, runtime, query: SeriesQuery, now: datetime, reads: Reads | None = None) -> list[SeriesValue]:
@@ -216,7 +256,7 @@ def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool
     span = _span(end, query, bucket, complete)
     groups: dict[LabelKey, list] = defaultdict(list)
     percentile = query.aggregation in PERCENTILES
-    for row in reads.metric_rollups(query.metric, bucket, span, histograms=percentile):
+    for row in reads.metric_series(query.metric, bucket, span, histograms=percentile):
         if _matches(row.tags, query.filters):
             groups[_label_key(row.tags, query.group_by)].append(row)
     return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
@@ -229,15 +269,19 @@ def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) 
     levels = HOST_LEVELS[1] if coarse else HOST_LEVELS[0]
     span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
+    host = query.filters.get("host")
+    # Rules on other figures of the same hosts and span read the same samples: their figures are read once.
+    samples = reads.once(("host", span, levels, host), lambda: [
+        (row.host, host_sampler.figures(row), host_sampler.sample_weight(row))
+        for row in _host_rows(reads.session, span, levels, host)])
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
-    for row in _host_rows(reads.session, span, levels, query.filters):
-        value = host_sampler.figures(row)[figure]
-        if value is not None:
-            groups[_label_key({"host": row.host}, query.group_by)].append((value, host_sampler.sample_weight(row)))
+    for name, figures, weight in samples:
+        if figures[figure] is not None:
+            groups[_label_key({"host": name}, query.group_by)].append((figures[figure], weight))
     return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
 
 
-def _host_rows(session: Session, span: Span, levels: tuple[str, ...], filters: Mapping) -> list[HostSample]:
+def _host_rows(session: Session, span: Span, levels: tuple[str, ...], host: str | None) -> list[HostSample]:
     # Coarsest rollups first, then each finer resolution after the newest row of the one before. The maintenance
     # job rolls every series up to the same period in one run, so that newest row marks the hand-over for all.
     rows: list[HostSample] = []
@@ -245,8 +289,8 @@ def _host_rows(session: Session, span: Span, levels: tuple[str, ...], filters: M
     for resolution in levels:
         query = select(HostSample).where(HostSample.resolution == resolution, HostSample.taken_at >= since,
                                          HostSample.taken_at < span.end)
-        if "host" in filters:
-            query = query.where(HostSample.host == str(filters["host"]))
+        if host is not None:
+            query = query.where(HostSample.host == str(host))
         found = list(session.scalars(query))
         if found and resolution != "raw":
             since = max(row.taken_at for row in found) + timedelta(seconds=BUCKET_SECONDS[resolution])
@@ -272,9 +316,10 @@ def _read_endpoint(reads: Reads, query: SeriesQuery, end: datetime, complete: bo
     """Request latency, error rate or rate of one endpoint (filter `endpoint`) or all, or per endpoint and/or
     method (`group_by`), from the request rollups plus the minute this process holds in memory."""
     span = _span(end, query, "1m", complete)
-    live = reads.runtime.monitor.snapshot_current(end.timestamp())
     by = tuple(sorted(query.group_by))
-    groups = performance.grouped_stats(reads.session, span.start, span.end, live, by, query.filters)
+    # p95, error rate and rps of the same requests are figures of one set of stats: computed once.
+    groups = reads.once(("endpoint", span, by, tuple(sorted(query.filters.items()))), lambda: performance.grouped_stats(
+        reads.session, span.start, span.end, reads.runtime.monitor.snapshot_current(end.timestamp()), by, query.filters))
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 
