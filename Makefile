@@ -7,6 +7,7 @@ VENDOR := static/vendor
 VENDOR_FILES := \
 	node_modules/chart.js/dist/chart.umd.min.js \
 	node_modules/chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js \
+	node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js \
 	node_modules/hammerjs/hammer.min.js \
 	node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js \
 	node_modules/socket.io-client/dist/socket.io.min.js
