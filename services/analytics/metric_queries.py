@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import String, TypeDecorator, select, type_coerce
+from sqlalchemy import String, TypeDecorator, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from database import MetricRollup
@@ -76,6 +76,19 @@ def rollups(session: Session, names: str | Iterable[str], bucket: str, start: da
     return session.execute(select(*columns).where(
         named, MetricRollup.bucket == bucket,
         MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)).all()
+
+
+def totals(session: Session, names: Iterable[str], bucket: str, start: datetime, end: datetime) -> list:
+    """Per metric name and tag set, its `bucket` rollups from the bucket holding `start` up to `end` summed in the
+    database (count, sum, min, max; no histograms): one row per series however long the span."""
+    tags = type_coerce(MetricRollup.tags_key, TagsFromKey)
+    return session.execute(select(
+        MetricRollup.name, tags.label("tags"), func.sum(MetricRollup.count).label("count"),
+        func.sum(MetricRollup.sum).label("sum"), func.min(MetricRollup.min).label("min"),
+        func.max(MetricRollup.max).label("max"))
+        .where(MetricRollup.name.in_(names), MetricRollup.bucket == bucket,
+               MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)
+        .group_by(MetricRollup.name, MetricRollup.tags_key)).all()
 
 
 def aggregate(agg: str, parts: list) -> float:
