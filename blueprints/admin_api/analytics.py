@@ -2,7 +2,7 @@
 from blueprints.admin_api import bp
 from blueprints.admin_api.reads import answer
 from blueprints.http import ApiError, bounded_int, choice_arg, text_arg, time_arg
-from services.analytics import business, metric_queries
+from services.analytics import activity_heatmap, business, metric_queries
 from services.dashboard import reads
 from services.ingest.event_schema import STATUSES
 
@@ -29,6 +29,12 @@ def transaction_flow():
 def user_activity():
     return answer(reads.ACTIVITY, minutes=bounded_int("minutes", 30, maximum=1440),
                   limit=bounded_int("limit", 50, maximum=500))
+
+
+@bp.get("/analytics/activity-heatmap")
+def activity_by_hour_and_weekday():
+    return answer(reads.HEATMAP, days=bounded_int("days", activity_heatmap.DEFAULT_DAYS, maximum=activity_heatmap.MAX_DAYS),
+                  action=text_arg("action", 64))
 
 
 @bp.get("/metrics/query")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from services.alerts import periods
-from services.analytics import business, kpis, metric_queries
+from services.analytics import activity_heatmap, business, kpis, metric_queries
 from services.analytics.time_buckets import RangeError, floor_time
 from services.monitoring import host_sampler, performance
 from services.runtime.process import Runtime
@@ -71,6 +71,10 @@ def user_activity(context: ReadContext, minutes: int, limit: int) -> dict:
     return business.user_activity(context.session, context.now, minutes, limit)
 
 
+def activity_by_hour_and_weekday(context: ReadContext, days: int, action: str | None) -> dict:
+    return activity_heatmap.activity_heatmap(context.session, context.now - timedelta(days=days), context.now, action)
+
+
 def metric_series(context: ReadContext, name: str, agg: str, bucket: str, start: datetime | None,
                   end: datetime | None, group_by: str | None) -> dict:
     start, end = metric_queries.query_range(bucket, start, end, context.now)
@@ -105,6 +109,7 @@ REVENUE = CachedRead("revenue", revenue)
 TRANSACTIONS = CachedRead("analytics", recent_transactions)
 FLOW = CachedRead("analytics", transaction_flow)
 ACTIVITY = CachedRead("analytics", user_activity)
+HEATMAP = CachedRead("analytics", activity_by_hour_and_weekday)
 TIMELINE = CachedRead("analytics", timeline)
 METRIC_SERIES = CachedRead("metrics", metric_series)
 PERFORMANCE = CachedRead("performance", performance_stats)
@@ -117,7 +122,8 @@ def first_page(view: dict = FIRST_PAGE_VIEW) -> list[tuple[CachedRead, dict]]:
     return [(LIVE, {}), (HOST, {"minutes": minutes}), (TIMELINE, {"minutes": minutes}),
             (REVENUE, {"period": view["period"], "start": None, "end": None, "currency": None}),
             (FLOW, {"since": None, "until": None}), (ACTIVITY, {"minutes": minutes, "limit": view["activity_limit"]}),
-            (PERFORMANCE, {"minutes": minutes}), (ALERT_PERIODS, {"minutes": minutes})]
+            (PERFORMANCE, {"minutes": minutes}), (ALERT_PERIODS, {"minutes": minutes}),
+            (HEATMAP, {"days": activity_heatmap.DEFAULT_DAYS, "action": None})]
 
 
 def first_page_loaders(context: ReadContext) -> dict:

@@ -143,6 +143,10 @@ ADMIN_PATHS = {
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 43200})])},
     "/analytics/timeline": {"get": operation("Per minute: revenue, transactions, requests, p95 and error rate", [
         query("minutes", "window", {"type": "integer", "minimum": 1, "maximum": 1440})])},
+    "/analytics/activity-heatmap": {"get": operation(
+        "User activity in the last days by UTC hour × weekday: matrix[weekday 0 = Monday][hour 0-23]", [
+            query("days", "window in days (default 7)", {"type": "integer", "minimum": 1, "maximum": 366}),
+            query("action", "count only this action", text(64))])},
     "/alerts": {"get": operation("Alerts, newest first", [
         query("state", "filter", {"enum": list(alerts.STATES)}), LIMIT],
         links={"AcknowledgeFirst": link("/alerts/{alert_id}/ack", "post", "alert_id", "/alerts/0/id")})},
