@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("ingest", __name__)
 
-from blueprints.ingest import views  # noqa: E402,F401  (routes attach themselves to bp)
+from blueprints.ingest import annotations, views  # noqa: E402,F401  (routes attach themselves to bp)

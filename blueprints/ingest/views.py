@@ -27,7 +27,7 @@ def require_api_key():
     record = runtime().breaker.call(api_keys.find_active_api_key, db.session, key.strip())
     if record is None:
         raise ApiError(401, "unknown or revoked API key")
-    g.api_key_id = str(record.id)
+    g.api_key_id, g.api_key_name = str(record.id), record.name
     api_keys.touch_api_key(db.session, record, utcnow())
 
 
