@@ -10,6 +10,7 @@ from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves
     alert_rules,
     alerts,
     analytics,
+    annotations,
     audit_log,
     exports,
     notifications,

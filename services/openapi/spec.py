@@ -8,6 +8,7 @@ from services.alerts import alerts, silences
 from services.alerts.receivers import DELIVERY_STATUSES
 from services.alerts.receivers import body_schema as receiver_body_schema
 from services.alerts.rules import body_schema as rule_body_schema
+from services.analytics import annotations
 from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
 from services.cache.cache_manager import DEFAULT_NAMESPACES
@@ -194,8 +195,15 @@ ADMIN_PATHS = {
         links={"RetryFirst": link("/deliveries/{delivery_id}/retry", "post", "delivery_id", "/deliveries/0/id")})},
     "/deliveries/{delivery_id}/retry": {"post": operation("Queue a dead delivery again, due now (409 unless dead)",
                                                           [path_id("delivery_id")], body=OBJECT)},
+    "/annotations": {"get": operation("Annotations that touch a range (default the last 24 h), newest first", [
+        query("start", "range start (default 24 h before end)", TIME), query("end", "range end (default now)", TIME),
+        query("tag", "only those with this tag", text(annotations.MAX_TAG)), LIMIT],
+        response={"type": "object", "properties": {"annotations": {"type": "array", "items": annotations.schema()}}})},
+    "/annotations/{annotation_id}": {"delete": operation("Delete an annotation (charts drop it live)",
+                                                          [path_id("annotation_id")], status="204")},
     "/stream": {"get": operation("Server-Sent Events: live pushes with ids; Last-Event-ID or last_event_id replays", [
-        query("channels", "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification"),
+        query("channels",
+              "comma-separated: live_update, metrics, metric, transaction, activity, alert, notification, annotation"),
         query("last_event_id", "resume after this seq")], response={"type": "string"}, content_type="text/event-stream")},
 }
 
@@ -213,6 +221,11 @@ INGEST_PATHS = {
             "accepted": {"type": "integer"}, "rejected": {"type": "integer"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
                 "index": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"}}}}}})
+        | {"security": [{"apiKey": []}]}},
+    "/api/v1/annotations": {"post": operation(
+        "Mark the time charts (a deploy, an incident): a moment, or a span with time_end; pushed live (422 naming the field)",
+        body=annotations.body_schema(), status="201",
+        response={"type": "object", "required": ["annotation"], "properties": {"annotation": annotations.schema()}})
         | {"security": [{"apiKey": []}]}},
 }
 

@@ -5,7 +5,8 @@ from collections import Counter
 ROOMS = ("admin", "metrics", "transactions", "activity", "alerts", "notifications")
 # The room that receives each hub channel over Socket.IO.
 ROOM_OF_CHANNEL = {"live_update": "admin", "metrics": "metrics", "metric": "metrics", "transaction": "transactions",
-                   "activity": "activity", "alert": "alerts", "notification": "notifications"}
+                   "activity": "activity", "alert": "alerts", "notification": "notifications",
+                   "annotation": "metrics"}  # marks on the time charts, which the metrics room draws
 CHANNELS = tuple(ROOM_OF_CHANNEL)
 
 
