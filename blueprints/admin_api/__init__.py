@@ -12,6 +12,7 @@ from blueprints.admin_api import (  # noqa: E402,F401  (routes attach themselves
     analytics,
     annotations,
     audit_log,
+    explorer,
     exports,
     notifications,
     operations,

@@ -10,6 +10,7 @@ from services.alerts.receivers import body_schema as receiver_body_schema
 from services.alerts.rules import body_schema as rule_body_schema
 from services.analytics import annotations
 from services.analytics.business import PERIOD_BUCKETS
+from services.analytics.explorer_series import MAX_RANGE_MINUTES
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
 from services.cache.cache_manager import DEFAULT_NAMESPACES
 from services.ingest.event_schema import (
@@ -117,6 +118,17 @@ ADMIN_PATHS = {
         query("name", "metric name", text(200, 1), required=True), query("agg", "aggregate", {"enum": list(AGGREGATIONS)}),
         query("bucket", "bucket size", {"enum": list(BUCKETS)}), query("start", "range start", TIME),
         query("end", "range end", TIME), query("group_by", "a tag name", text(64))])},
+    "/metrics/names": {"get": operation(
+        "Custom metric names seen in the last 24 h (at most 500, newest first): tag keys with their 5 most frequent "
+        "values, points in the last hour, last seen")},
+    "/explorer/series": {"get": operation("The metric explorer's series: tag filters, one line per group_by value "
+                                          "(the top ones, the rest as other), count/sum/min/max per point", [
+        query("name", "metric name", text(200, 1), required=True), query("agg", "aggregate", {"enum": list(AGGREGATIONS)}),
+        query("minutes", "range, ending now", {"type": "integer", "minimum": 1, "maximum": MAX_RANGE_MINUTES}),
+        query("bucket", "bucket size (default: by range)", {"enum": list(BUCKETS)}),
+        query("filters", 'a JSON object of tag name to value, e.g. {"region": "eu"}', text(4000)),
+        query("group_by", "a tag name", text(64)),
+        query("top", "lines before the rest become other", {"type": "integer", "minimum": 1, "maximum": 50})])},
     "/export/{dataset}.csv": {"get": operation("CSV of a dataset in a time range, streamed", [
         {"name": "dataset", "in": "path", "required": True,
          "schema": {"enum": ["transactions", "activity", "metrics", "alerts"]}},
