@@ -278,3 +278,16 @@ def test_one_pass_reads_custom_metrics_in_one_query_for_all_rules(db_session, cl
         event.remove(engine, "before_cursor_execute", listener)
     assert report.rules == 50 and len(instances(db_session)) == 50
     assert sum("FROM metric_rollups" in statement for statement in statements) == 1
+
+
+def test_a_percentile_follows_points_added_to_a_minute_an_earlier_pass_read(db_session, clock, loop):
+    add_rule(db_session, aggregation="p95")
+    push(db_session, 50, clock.now)
+    loop()
+    assert instances(db_session) == []
+    for _ in range(20):  # the same minute's rollup row gains points: its kept histogram must not be reused
+        push(db_session, 500, clock.now)
+    clock.advance(5)
+    loop()
+    [alert] = instances(db_session)
+    assert alert.state == "firing" and alert.value == pytest.approx(500, rel=0.06)
