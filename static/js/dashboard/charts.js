@@ -1,6 +1,7 @@
 // Chart.js plumbing shared by every chart: theme colours, renders coalesced to one per frame without
 // animation, zoom and pan on time axes, bands behind the data (firing alerts), and read-only state on the
-// card (data-points, data-renders, data-bands, data-bands-open).
+// card (data-points, data-renders, data-bands, data-bands-open, data-marks).
+// Annotations (deploys, incidents) are marks on every chart with a time axis: one list for all of them.
 // The charts themselves live in timecharts.js (time series) and piecharts.js (shares).
 const { Chart } = window;
 
@@ -17,7 +18,11 @@ const BAND_ALPHA = 0.13;
 const BAND_LABEL_MIN_PX = 40;
 const BAND_LABEL_LINES = 3;
 
+const MARK_RGB = "100, 116, 139";
+const MARK_LABEL_MAX_PX = 160;
+
 const live = new Set();
+let marks = []; // {start, end: ms or null, label}
 const byChart = new WeakMap();
 const zoomChanged = ({ chart }) => byChart.get(chart)?.showZoomState();
 
@@ -78,6 +83,62 @@ function labelSpans(ctx, area, spans) {
   }
 }
 
+/**
+ * Annotations over the data: a moment is a dashed line with its text at the foot of the plot, a span a light
+ * band from its start to its end. A mark newer than the newest point (but not in the future) sits at the right
+ * edge until the data catches up, so a deploy shows the moment it is posted. Each chart counts what it drew.
+ */
+const marksPlugin = {
+  id: "marks",
+  afterDatasetsDraw(chart) {
+    const owner = byChart.get(chart);
+    const { ctx, chartArea: area, scales: { x } } = chart;
+    if (!owner) return;
+    owner.marksDrawn = x?.type === "time" ? drawMarks(ctx, area, x) : 0;
+  },
+};
+
+function drawMarks(ctx, area, x) {
+  const latest = Math.max(x.max, Date.now());
+  const pixel = (ms) => Math.min(Math.max(x.getPixelForValue(ms), area.left), area.right);
+  const shown = marks.filter((mark) => mark.start <= latest && (mark.end ?? mark.start) >= x.min);
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(area.left, area.top, area.width, area.height);
+  ctx.clip();
+  ctx.font = `11px ${Chart.defaults.font.family}`;
+  ctx.textBaseline = "bottom";
+  ctx.setLineDash([4, 3]);
+  ctx.strokeStyle = `rgb(${MARK_RGB})`;
+  ctx.fillStyle = `rgba(${MARK_RGB}, 0.12)`;
+  for (const mark of shown.filter((item) => item.end !== null)) {
+    const left = pixel(mark.start);
+    ctx.fillRect(left, area.top, Math.max(pixel(mark.end) - left, 2), area.height);
+  }
+  let labelEnd = -Infinity; // names left to right on one line, each only where it overlaps none
+  for (const mark of [...shown].sort((a, b) => a.start - b.start)) {
+    const left = pixel(mark.start);
+    ctx.beginPath();
+    ctx.moveTo(left + 0.5, area.top);
+    ctx.lineTo(left + 0.5, area.bottom);
+    ctx.stroke();
+    const width = Math.min(ctx.measureText(mark.label).width, MARK_LABEL_MAX_PX);
+    const start = Math.min(left + 3, area.right - width - 2);
+    if (start < labelEnd) continue;
+    ctx.fillStyle = `rgb(${MARK_RGB})`;
+    ctx.fillText(mark.label, start, area.bottom - 2, width);
+    labelEnd = start + width + 8;
+  }
+  ctx.restore();
+  return shown.length;
+}
+
+/** Draw these annotations ({start, end: ms or null, label}) on every time chart from the next frame on. */
+export function setMarks(items) {
+  marks = items;
+  for (const chart of live) chart.render();
+}
+
 /** Chart defaults for live data: no animation, no parsing, the page's font and theme colours. */
 export function setUpCharts() {
   Chart.defaults.animation = false;
@@ -123,8 +184,9 @@ export class LiveChart {
     this.renders = 0;
     this.pending = false;
     this.bands = [];
+    this.marksDrawn = 0;
     const canvas = card.querySelector("canvas");
-    this.chart = new Chart(canvas, { ...config, plugins: [...(config.plugins ?? []), bandsPlugin] });
+    this.chart = new Chart(canvas, { ...config, plugins: [...(config.plugins ?? []), bandsPlugin, marksPlugin] });
     byChart.set(this.chart, this);
     // Hammer (pinch) sets touch-action: none, which would trap a phone's vertical scrolling on the chart.
     if (config.options?.plugins?.zoom) canvas.style.touchAction = "pan-y";
@@ -144,6 +206,7 @@ export class LiveChart {
       this.card.dataset.renders = String(this.renders);
       this.card.dataset.bands = String(this.bands.length);
       this.card.dataset.bandsOpen = String(this.bands.filter((band) => band.end === null).length);
+      this.card.dataset.marks = String(this.marksDrawn);
     });
   }
 

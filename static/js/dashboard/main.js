@@ -10,16 +10,17 @@ import { ActivityFeed, AlertsPanel, firingChange, firingToast, KpiCards, Toasts 
 import { PerformanceTable } from "./performance.js";
 import { ActivityChart, StatusChart } from "./piecharts.js";
 import { RealtimeClient } from "./realtime.js";
-import { FiringBands, HostChart, RevenueChart, TimelineChart } from "./timecharts.js";
+import { Annotations, FiringBands, HostChart, RevenueChart, TimelineChart } from "./timecharts.js";
 
 const FAST_POLL_MS = 10000;
 const SLOW_POLL_MS = 60000;
 const FAST_POLLS = ["cache", "performance"];
 // Sliding windows, and revenue charts whose live deltas count late-arriving sales in the current minute.
-const SLOW_POLLS = ["flow", "activity", "alerts", "bands", "timeline", "revenue"];
+const SLOW_POLLS = ["flow", "activity", "alerts", "bands", "annotations", "timeline", "revenue"];
 // When a push was cut to a cap (truncated), the panel it feeds is re-read from REST.
 const RELOAD_WHEN_TRUNCATED = { live_update: ["live"], metrics: ["host"], transaction: ["flow"],
-  activity: ["activity"], alert: ["alerts", "bands"] };
+  activity: ["activity"], alert: ["alerts", "bands"],
+  annotation: ["annotations"] };
 
 const root = byId("dashboard");
 const errorBox = byId("dashboard-error");
@@ -50,6 +51,7 @@ const panels = {
   toasts: new Toasts(byId("toasts")),
 };
 const bands = new FiringBands({ host: charts.host, timeline: charts.timeline });
+const annotations = new Annotations();
 const revenueControls = setUpRevenueControls(byId("chart-revenue"), {
   onPeriod: (period) => { view.period = period; run("revenue"); },
   onCurrency: (currency) => { view.currency = currency; run("revenue"); },
@@ -76,6 +78,10 @@ const loaders = {
   },
   alerts: async () => panels.alerts.load((await getJson("alerts")).alerts),
   bands: async () => bands.load((await getJson(withQuery("alerts/periods", { minutes: view.minutes }))).periods),
+  annotations: async () => {
+    const start = new Date(Date.now() - view.minutes * 60000).toISOString();
+    annotations.load((await getJson(withQuery("annotations", { start, limit: 500 }))).annotations);
+  },
   cache: () => panels.cache.refresh(),
   performance: async () => panels.performance.show(await getJson(withQuery("performance/stats", { minutes: view.minutes }))),
 };
@@ -129,6 +135,7 @@ const handlers = {
   activity: (items) => { charts.activity.addActivities(items); panels.feed.prepend(items); },
   alert: (items) => { panels.alerts.upsert(items); items.forEach(applyAlert); },
   notification: (items) => items.forEach((item) => panels.toasts.show(item)),
+  annotation: (items) => annotations.apply(items),
 };
 
 function onPush(name, payload) {
@@ -155,7 +162,7 @@ function poll(names) {
 
 function changeRange(minutes) {
   view.minutes = minutes;
-  runAll(["host", "timeline", "activity", "performance", "bands"]);
+  runAll(["host", "timeline", "activity", "performance", "bands", "annotations"]);
 }
 
 async function start() {

@@ -5,7 +5,7 @@
 // the old cursor with resync, and its pushes are new however low their seqs.
 import { apiUrl } from "./api.js";
 
-export const CHANNELS = ["live_update", "metrics", "transaction", "activity", "alert", "notification"];
+export const CHANNELS = ["live_update", "metrics", "transaction", "activity", "alert", "notification", "annotation"];
 export const ROOMS = ["metrics", "transactions", "activity", "alerts", "notifications"];
 
 const CONNECT_TIMEOUT_MS = 3000;

@@ -1,9 +1,10 @@
 // Time-series charts: host CPU/memory/disk (line), revenue per bucket (bar), and the timeline that puts
 // revenue per minute beside p95 latency and error rate. Each keeps its own bounded {x, y} buffers
 // (x in ms, pre-parsed) and mutates them in place; the decimation plugin thins long lines when drawn.
-// FiringBands puts alert rules' firing periods on the chart that shows each rule's series.
+// FiringBands puts alert rules' firing periods on the chart that shows each rule's series; Annotations puts
+// the marks other systems post (deploys, incidents) on every time chart.
 import { formatMoney, setText } from "../dom.js";
-import { COLORS, LiveChart, timeAxis, toMs, trim, zoomOptions } from "./charts.js";
+import { COLORS, LiveChart, setMarks, timeAxis, toMs, trim, zoomOptions } from "./charts.js";
 
 const MINUTE_MS = 60000;
 const MAX_HOST_POINTS = 7200;
@@ -13,6 +14,7 @@ const PERIOD_UNITS = { hourly: "hour", daily: "day", weekly: "week" };
 const RESOLUTION_MS = { raw: 0, "1m": MINUTE_MS, "1h": 60 * MINUTE_MS };
 const PERIOD_MS = { hourly: 3600e3, daily: 86400e3, weekly: 7 * 86400e3 };
 const DECIMATION = { enabled: true, algorithm: "lttb" };
+const MAX_MARK_LABEL = 60;
 
 const percentTicks = { callback: (value) => `${value}%` };
 // The chart showing a rule's series, by the rule's source; custom metrics are on no chart here.
@@ -267,5 +269,27 @@ export class FiringBands {
     for (const [name, chart] of Object.entries(this.charts)) {
       chart.setBands(this.periods.filter((period) => BAND_CHART[period.source] === name));
     }
+  }
+}
+
+/** Annotations: loaded from GET annotations for the range shown, then added (or dropped) by `annotation` pushes. */
+export class Annotations {
+  constructor() {
+    this.byId = new Map();
+  }
+
+  load(items) {
+    this.byId.clear();
+    this.apply(items);
+  }
+
+  /** Annotations pushed as created, or as {id, deleted: true}. */
+  apply(items) {
+    for (const item of items ?? []) {
+      if (item.deleted) this.byId.delete(item.id);
+      else this.byId.set(item.id, { start: toMs(item.time), end: item.time_end ? toMs(item.time_end) : null,
+        label: item.text.length > MAX_MARK_LABEL ? `${item.text.slice(0, MAX_MARK_LABEL - 1)}…` : item.text });
+    }
+    setMarks([...this.byId.values()]);
   }
 }
