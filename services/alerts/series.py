@@ -150,6 +150,9 @@ class Reads:
         self.shared: dict[tuple, object] = {}  # reads several queries have in common, by what they depend on
         self.batches: dict[str, _MetricBatch] = defaultdict(_MetricBatch)
         self.batch_rows: dict[tuple, dict[str, list]] = {}
+        queries = list(queries)
+        self.endpoint_window = max((query.window_seconds for query in queries if query.source == "endpoint"
+                                    and query.compare_offset_seconds is None), default=0)
         for query in queries:
             if query.source == "metric" and query.compare_offset_seconds is None:
                 batch = self.batches[_metric_bucket(query)]
@@ -169,6 +172,14 @@ class Reads:
         if key not in self.answers:
             self.answers[key] = _reader(query)(self, query, end, complete)
         return self.answers[key]
+
+    def request_rollups(self, span: "Span") -> list | None:
+        """Stored request rollups over the pass's widest endpoint window, when it holds `span` (None: read alone)."""
+        widest = floor_time(span.end - timedelta(seconds=self.endpoint_window), "1m")
+        if not self.endpoint_window or span.start < widest:
+            return None
+        return self.once(("request rollups", widest, span.end),
+                         lambda: performance.stored_rows(self.session, widest, span.end))
 
     def metric_series(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
         """The metric's rollups over the span folded into one part per tag set, once for every rule that reads
@@ -371,9 +382,11 @@ def _read_endpoint(reads: Reads, query: SeriesQuery, end: datetime, complete: bo
     method (`group_by`), from the request rollups plus the minute this process holds in memory."""
     span = _span(end, query, "1m", complete)
     by = tuple(sorted(query.group_by))
-    # p95, error rate and rps of the same requests are figures of one set of stats: computed once.
+    # p95, error rate and rps of the same requests are figures of one set of stats: computed once, from the
+    # rollups every endpoint rule of the pass shares.
     groups = reads.once(("endpoint", span, by, tuple(sorted(query.filters.items()))), lambda: performance.grouped_stats(
-        reads.session, span.start, span.end, reads.runtime.monitor.snapshot_current(end.timestamp()), by, query.filters))
+        reads.session, span.start, span.end, reads.runtime.monitor.snapshot_current(end.timestamp()), by, query.filters,
+        reads.request_rollups(span)))
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 
 

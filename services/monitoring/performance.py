@@ -225,13 +225,15 @@ def endpoint_stats(session: Session, since: datetime, until: datetime,
 
 
 def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
-                  by: tuple[str, ...], match: Mapping[str, str] | None = None) -> dict[tuple, dict]:
+                  by: tuple[str, ...], match: Mapping[str, str] | None = None,
+                  stored: list[Mapping] | None = None) -> dict[tuple, dict]:
     """Stats over [since, until), widened to whole minutes, per value of the `by` columns ("endpoint", "method";
     none: the whole app), of the requests whose columns equal `match` ({"endpoint": ..., "method": ...});
-    groups without requests are absent."""
+    groups without requests are absent. `stored`: rollup rows already read (`stored_rows`) over a span holding
+    this one, so that several stats over one span read the database once."""
     since = minute_start(since)
     groups: dict[tuple, _Totals] = {}
-    for row in _rows_in_window(session, since, until, extra_rows, match or {}):
+    for row in _rows_in_window(session, since, until, extra_rows, match or {}, stored):
         groups.setdefault(tuple(row[name] for name in by), _Totals()).add_rollup(row)
     window = (until - since).total_seconds()
     return {key: totals.stats(window) for key, totals in groups.items()}
@@ -252,16 +254,28 @@ def minute_start(since: datetime) -> datetime:
     return since.replace(second=0, microsecond=0)
 
 
-def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
-                    match: Mapping[str, str] = MappingProxyType({})):
+def stored_rows(session: Session, since: datetime, until: datetime, match: Mapping[str, str] = MappingProxyType({})):
+    """The stored per-minute rollups of [since, until) whose columns equal `match`."""
     query = select(RequestRollup.minute, RequestRollup.endpoint, RequestRollup.method, RequestRollup.count,
                    RequestRollup.errors, RequestRollup.total_ms, RequestRollup.histogram).where(
         RequestRollup.minute >= since, RequestRollup.minute < until)
     for name, value in match.items():
         query = query.where(MATCHABLE[name] == value)
-    yield from session.execute(query).mappings()
-    yield from (row for row in extra_rows
-                if since <= row["minute"] < until and all(row[name] == value for name, value in match.items()))
+    return session.execute(query).mappings().all()
+
+
+def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
+                    match: Mapping[str, str] = MappingProxyType({}), stored: list[Mapping] | None = None):
+    if stored is None:
+        yield from stored_rows(session, since, until, match)
+    else:
+        yield from _within(stored, since, until, match)
+    yield from _within(extra_rows, since, until, match)
+
+
+def _within(rows: Iterable[Mapping], since: datetime, until: datetime, match: Mapping[str, str]):
+    return (row for row in rows
+            if since <= row["minute"] < until and all(row[name] == value for name, value in match.items()))
 
 
 def per_minute(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, event, func, select
 from database import Alert, AlertRule, AlertTransition, Delivery, Notification, Receiver, Silence
 from services.alerts import evaluator, rules
 from services.ingest import event_schema, writer
+from services.monitoring import performance
 from services.monitoring.performance import RequestMonitor
 from services.realtime.hub import EventHub
 from tests.fakes import FakeClock
@@ -291,3 +292,23 @@ def test_a_percentile_follows_points_added_to_a_minute_an_earlier_pass_read(db_s
     loop()
     [alert] = instances(db_session)
     assert alert.state == "firing" and alert.value == pytest.approx(500, rel=0.06)
+
+
+def test_endpoint_rules_share_the_stored_rollups_and_add_the_live_minute(db_session, runtime, clock, loop):
+    monitor, now = runtime.monitor, T0.timestamp()
+    for _ in range(10):  # a minute ago, stored: slow and failing
+        monitor.record("/api/orders", "GET", 500, 900.0, now=now - 60)
+    performance.flush(db_session, monitor.drain_completed(now=now))
+    db_session.commit()
+    for _ in range(10):  # this minute, still in memory: fast and fine
+        monitor.record("/api/orders", "GET", 200, 5.0, now=now)
+    add_rule(db_session, name="Slow", source="endpoint", metric="p95", window_seconds=120, threshold=500)
+    add_rule(db_session, name="Failing", source="endpoint", metric="error_rate", window_seconds=60, threshold=0.4,
+             filters={"endpoint": "/api/orders"})
+    add_rule(db_session, name="Busy", source="endpoint", metric="rps", window_seconds=60, threshold=1000)
+    loop()
+    # Both windows start in the stored minute (windows count whole minutes): half the requests failed, and
+    # the p95 of twenty is one of the slow ones.
+    assert sorted((alert.rule_name, alert.state) for alert in instances(db_session)) == [
+        ("Failing", "firing"), ("Slow", "firing")]
+    assert {alert.rule_name: alert.value for alert in instances(db_session)}["Failing"] == pytest.approx(0.5)
