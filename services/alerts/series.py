@@ -151,6 +151,11 @@ class Reads:
         self.batches: dict[str, _MetricBatch] = defaultdict(_MetricBatch)
         self.batch_rows: dict[tuple, dict[str, list]] = {}
         queries = list(queries)
+        self.host_windows: dict[tuple[str, ...], int] = {}
+        for query in queries:
+            if query.source == "host" and query.compare_offset_seconds is None:
+                levels = _host_levels(query)
+                self.host_windows[levels] = max(self.host_windows.get(levels, 0), query.window_seconds)
         self.endpoint_window = max((query.window_seconds for query in queries if query.source == "endpoint"
                                     and query.compare_offset_seconds is None), default=0)
         for query in queries:
@@ -172,6 +177,16 @@ class Reads:
         if key not in self.answers:
             self.answers[key] = _reader(query)(self, query, end, complete)
         return self.answers[key]
+
+    def host_samples(self, span: "Span", levels: tuple[str, ...], host: str | None) -> list[HostSample]:
+        """Host samples of the span, handed over between resolutions; read once for the pass's widest window."""
+        widest = self.host_windows.get(levels)
+        start = widest and floor_time(span.end - timedelta(seconds=widest), levels[0])
+        if not widest or span.start < start:
+            return _handed_over(_host_levels_read(self.session, span.start, span.end, levels, host), span.start, levels, host)
+        found = self.once(("host samples", levels, start, span.end),
+                          lambda: _host_levels_read(self.session, start, span.end, levels, None))
+        return _handed_over(found, span.start, levels, host)
 
     def request_rollups(self, span: "Span") -> list | None:
         """Stored request rollups over the pass's widest endpoint window, when it holds `span` (None: read alone)."""
@@ -327,18 +342,22 @@ def _read_metric(reads: Reads, query: SeriesQuery, end: datetime, complete: bool
     return {key: metric_queries.aggregate(query.aggregation, parts) for key, parts in groups.items()}
 
 
+def _host_levels(query: SeriesQuery) -> tuple[str, ...]:
+    coarse = query.window_seconds > HOST_MINUTES_UP_TO or _reaches_past_minute_rollups(query)
+    return HOST_LEVELS[1] if coarse else HOST_LEVELS[0]
+
+
 def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) -> dict:
     """A host figure per label set (`host`), over the samples of every process on that host. Rollups hold
     averages, so min, max (but cpu's, which keeps its peak) and percentiles are taken over minute averages."""
-    coarse = query.window_seconds > HOST_MINUTES_UP_TO or _reaches_past_minute_rollups(query)
-    levels = HOST_LEVELS[1] if coarse else HOST_LEVELS[0]
+    levels = _host_levels(query)
     span = _span(end, query, levels[0], complete)
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
     host = query.filters.get("host")
     # Rules on other figures of the same hosts and span read the same samples: their figures are read once.
     samples = reads.once(("host", span, levels, host), lambda: [
         (row.host, host_sampler.figures(row), host_sampler.sample_weight(row))
-        for row in _host_rows(reads.session, span, levels, host)])
+        for row in reads.host_samples(span, levels, host)])
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
     for name, figures, weight in samples:
         if figures[figure] is not None:
@@ -346,20 +365,29 @@ def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) 
     return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
 
 
-def _host_rows(session: Session, span: Span, levels: tuple[str, ...], host: str | None) -> list[HostSample]:
+def _host_levels_read(session: Session, start: datetime, end: datetime, levels: tuple[str, ...],
+                      host: str | None) -> dict[str, list[HostSample]]:
+    found = {}
+    for resolution in levels:
+        query = select(HostSample).where(HostSample.resolution == resolution, HostSample.taken_at >= start,
+                                         HostSample.taken_at < end)
+        if host is not None:
+            query = query.where(HostSample.host == str(host))
+        found[resolution] = list(session.scalars(query))
+    return found
+
+
+def _handed_over(found: dict[str, list[HostSample]], start: datetime, levels: tuple[str, ...],
+                 host: str | None) -> list[HostSample]:
     # Coarsest rollups first, then each finer resolution after the newest row of the one before. The maintenance
     # job rolls every series up to the same period in one run, so that newest row marks the hand-over for all.
     rows: list[HostSample] = []
-    since = span.start
+    since = start
     for resolution in levels:
-        query = select(HostSample).where(HostSample.resolution == resolution, HostSample.taken_at >= since,
-                                         HostSample.taken_at < span.end)
-        if host is not None:
-            query = query.where(HostSample.host == str(host))
-        found = list(session.scalars(query))
-        if found and resolution != "raw":
-            since = max(row.taken_at for row in found) + timedelta(seconds=BUCKET_SECONDS[resolution])
-        rows += found
+        level = [row for row in found[resolution] if row.taken_at >= since and (host is None or row.host == str(host))]
+        if level and resolution != "raw":
+            since = max(row.taken_at for row in level) + timedelta(seconds=BUCKET_SECONDS[resolution])
+        rows += level
     return rows
 
 

@@ -7,12 +7,13 @@ import pytest
 from sqlalchemy import delete, event, func, select
 
 from database import Alert, AlertRule, AlertTransition, Delivery, Notification, Receiver, Silence
-from services.alerts import evaluator, rules
+from services.alerts import evaluator, rules, series
 from services.ingest import event_schema, writer
-from services.monitoring import performance
+from services.monitoring import host_sampler, performance
 from services.monitoring.performance import RequestMonitor
 from services.realtime.hub import EventHub
 from tests.fakes import FakeClock
+from tests.unit.test_alert_series import host_sample
 
 T0 = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
 CONFIG = {"ALERT_FLAP_CHANGES": 4, "ALERT_FLAP_WINDOW_SECONDS": 600, "EXTERNAL_URL": "http://127.0.0.1:5000",
@@ -312,3 +313,25 @@ def test_endpoint_rules_share_the_stored_rollups_and_add_the_live_minute(db_sess
     assert sorted((alert.rule_name, alert.state) for alert in instances(db_session)) == [
         ("Failing", "firing"), ("Slow", "firing")]
     assert {alert.rule_name: alert.value for alert in instances(db_session)}["Failing"] == pytest.approx(0.5)
+
+
+def test_host_rules_share_one_read_of_the_samples_and_agree_with_a_rule_read_alone(db_session, runtime, clock, loop):
+    for minute in range(8):  # two hosts, rolled up to minutes before the last three, raw after
+        for host, cpu in (("web-1", 95.0), ("web-2", 20.0 + minute)):
+            when = T0 - timedelta(minutes=8 - minute)
+            host_sampler.store(db_session, host_sample(when, cpu, 50.0 + minute, host))
+    host_sampler.roll_up(db_session, "1m", T0 - timedelta(minutes=3))
+    db_session.commit()
+    bodies = [{"name": "CPU", "source": "host", "metric": "cpu", "group_by": ["host"], "window_seconds": 120,
+               "threshold": 90},
+              {"name": "Memory web-2", "source": "host", "metric": "memory", "aggregation": "max",
+               "filters": {"host": "web-2"}, "window_seconds": 600, "threshold": 56}]
+    for body in bodies:
+        add_rule(db_session, **body)
+    loop()
+    assert sorted((alert.rule_name, alert.labels.get("host"), alert.state, alert.value)
+                  for alert in instances(db_session)) == [
+        ("CPU", "web-1", "firing", 95.0), ("Memory web-2", None, "firing", 57.0)]
+    alone = series.evaluate(db_session, runtime, series.SeriesQuery.of(bodies[1] | {"aggregation": "max"}), T0)
+    assert [value.value for value in alone] == [57.0]
+
