@@ -2,7 +2,10 @@
 // animation, zoom and pan on time axes, bands behind the data (firing alerts), and read-only state on the
 // card (data-points, data-renders, data-bands, data-bands-open, data-marks).
 // Annotations (deploys, incidents) are marks on every chart with a time axis: one list for all of them.
-// The charts themselves live in timecharts.js (time series) and piecharts.js (shares).
+// The charts themselves live in timecharts.js (time series), piecharts.js (shares) and heatmap.js; every one gets a
+// "Save PNG" button (chart_image.js).
+import { addSaveButton } from "./chart_image.js";
+
 const { Chart } = window;
 
 export const COLORS = {
@@ -192,6 +195,7 @@ export class LiveChart {
     if (config.options?.plugins?.zoom) canvas.style.touchAction = "pan-y";
     this.resetButton = card.querySelector("[data-reset-zoom]");
     this.resetButton?.addEventListener("click", () => { this.chart.resetZoom("none"); this.showZoomState(); });
+    addSaveButton(card, this.chart);
     live.add(this);
   }
 

@@ -6,6 +6,7 @@ import { CachePanel } from "./cache.js";
 import { applyTheme, setUpCharts, toMs } from "./charts.js";
 import { onRealtimeToggle, setUpExports, setUpRange, setUpRevenueControls, setUpThemeToggle,
   showConnection } from "./controls.js";
+import { HeatmapChart } from "./heatmap.js";
 import { ActivityFeed, AlertsPanel, firingChange, firingToast, KpiCards, Toasts } from "./panels.js";
 import { PerformanceTable } from "./performance.js";
 import { ActivityChart, StatusChart } from "./piecharts.js";
@@ -17,9 +18,12 @@ const SLOW_POLL_MS = 60000;
 const FAST_POLLS = ["cache", "performance"];
 // Sliding windows, and revenue charts whose live deltas count late-arriving sales in the current minute.
 const SLOW_POLLS = ["flow", "activity", "alerts", "bands", "annotations", "timeline", "revenue"];
+// Pushes keep the heatmap's counts; re-reading it (a GROUP BY over days of activity) only moves its window on.
+const HOURLY_POLLS = ["heatmap"];
+const HOUR_MS = 3600000;
 // When a push was cut to a cap (truncated), the panel it feeds is re-read from REST.
 const RELOAD_WHEN_TRUNCATED = { live_update: ["live"], metrics: ["host"], transaction: ["flow"],
-  activity: ["activity"], alert: ["alerts", "bands"],
+  activity: ["activity", "heatmap"], alert: ["alerts", "bands"],
   annotation: ["annotations"] };
 
 const root = byId("dashboard");
@@ -41,6 +45,7 @@ const charts = {
   revenue: new RevenueChart(byId("chart-revenue")),
   status: new StatusChart(byId("chart-status")),
   activity: new ActivityChart(byId("chart-activity")),
+  heatmap: new HeatmapChart(byId("chart-heatmap")),
 };
 const panels = {
   kpis: new KpiCards(byId("kpis")),
@@ -76,6 +81,7 @@ const loaders = {
     charts.activity.load(activity.by_action);
     panels.feed.load(activity.feed);
   },
+  heatmap: async () => charts.heatmap.load(await getJson("analytics/activity-heatmap")),
   alerts: async () => panels.alerts.load((await getJson("alerts")).alerts),
   bands: async () => bands.load((await getJson(withQuery("alerts/periods", { minutes: view.minutes }))).periods),
   annotations: async () => {
@@ -132,7 +138,7 @@ const handlers = {
   live_update: (items, payload) => items.forEach((item) => applyLiveUpdate(item, payload)),
   metrics: (items) => items.forEach((sample) => charts.host.add(sample)),
   transaction: (items) => charts.status.addTransactions(items),
-  activity: (items) => { charts.activity.addActivities(items); panels.feed.prepend(items); },
+  activity: (items) => { charts.activity.addActivities(items); charts.heatmap.addActivities(items); panels.feed.prepend(items); },
   alert: (items) => { panels.alerts.upsert(items); items.forEach(applyAlert); },
   notification: (items) => items.forEach((item) => panels.toasts.show(item)),
   annotation: (items) => annotations.apply(items),
@@ -178,6 +184,7 @@ async function start() {
   realtime.start();
   setInterval(() => poll(FAST_POLLS), FAST_POLL_MS);
   setInterval(() => poll(SLOW_POLLS), SLOW_POLL_MS);
+  setInterval(() => poll(HOURLY_POLLS), HOUR_MS);
   document.addEventListener("visibilitychange", () => poll(FAST_POLLS));
 }
 
