@@ -10,7 +10,9 @@ VENDOR_FILES := \
 	node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js \
 	node_modules/hammerjs/hammer.min.js \
 	node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js \
-	node_modules/socket.io-client/dist/socket.io.min.js
+	node_modules/socket.io-client/dist/socket.io.min.js \
+	node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	node_modules/swagger-ui-dist/swagger-ui.css
 
 .PHONY: setup run serve lint test fuzz bench clean python-deps frontend chromium database
 

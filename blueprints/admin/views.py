@@ -35,3 +35,11 @@ def alert_form_options() -> dict:
 @admin_required
 def accounts():
     return render_template("admin/accounts.html")
+
+
+@bp.get("/api/docs")
+@login_required
+def api_docs():
+    """The OpenAPI document rendered by Swagger UI: a page, not an operation, though it lives beside the API it shows
+    (so, like every /admin/api path, an anonymous caller gets a 401 rather than the login form)."""
+    return render_template("admin/api_docs.html")
