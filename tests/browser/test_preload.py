@@ -6,7 +6,8 @@ from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from tests.browser.test_login import log_in
 
 # Answered live or never cached: what the dashboard also reads, but no preload could warm.
-UNCACHED = ("/admin/api/alerts", "/admin/api/cache/stats")
+# Not cached reads: live lists, and annotations, asked for from the client's own clock (no two pages share a key).
+UNCACHED = ("/admin/api/alerts", "/admin/api/cache/stats", "/admin/api/annotations")
 # Read by every request (the logged-in user), not by the dashboard's panels.
 SESSION_NAMESPACES = ("accounts",)
 
