@@ -4,6 +4,7 @@ from flask_login import login_required
 from blueprints.admin import bp
 from blueprints.permissions import admin_required
 from services.alerts import alerts as alert_instances
+from services.alerts import notifications as notification_levels
 from services.alerts import receivers, rules, series
 from services.dashboard.reads import FIRST_PAGE_VIEW
 
@@ -43,3 +44,10 @@ def api_docs():
     """The OpenAPI document rendered by Swagger UI: a page, not an operation, though it lives beside the API it shows
     (so, like every /admin/api path, an anonymous caller gets a 401 rather than the login form)."""
     return render_template("admin/api_docs.html")
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    """Everyone signed in reads notifications; the page disables its send form for viewers."""
+    return render_template("admin/notifications.html", levels=notification_levels.LEVELS)
