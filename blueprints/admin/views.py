@@ -31,6 +31,13 @@ def alert_form_options() -> dict:
             "defaults": rules.DEFAULTS, "states": alert_instances.STATES, "formats": receivers.FORMATS}
 
 
+@bp.get("/explorer")
+@login_required
+def explorer():
+    """Every signed-in user explores metrics; the view is in the query string, which the page's script reads."""
+    return render_template("admin/explorer.html")
+
+
 @bp.get("/accounts")
 @login_required
 @admin_required

@@ -2,10 +2,17 @@
 ingest of metrics clears), and the views each user pinned to their dashboard."""
 import json
 
+from flask import jsonify
+from flask_login import current_user
+
 from blueprints.admin_api import bp
 from blueprints.admin_api.reads import answer
-from blueprints.http import ApiError, bounded_int, choice_arg, text_arg
+from blueprints.audit_trail import record_event
+from blueprints.http import ApiError, bounded_int, choice_arg, json_body, largest_id, text_arg
+from database import ExplorerPin
+from extensions import db
 from services.analytics import explorer_series, metric_names, metric_queries
+from services.dashboard import pins
 from services.dashboard.reads import CachedRead, ReadContext
 
 MAX_FILTERS_TEXT = 4000
@@ -52,3 +59,33 @@ def filters_arg() -> dict[str, str]:
         raise ApiError(400, f"filters must be a JSON object of at most {explorer_series.MAX_FILTERS} tag names to string values",
                        {"parameter": "filters"})
     return filters
+
+
+# Pins are each user's own: viewers write theirs too (blueprints/permissions.OWN_WRITES lets these two through), and
+# another user's pin answers 404, as if it did not exist.
+@bp.get("/explorer/pins")
+def list_pins():
+    return jsonify(pins=[pins.as_dict(pin) for pin in pins.listing(db.session, current_user.id)])
+
+
+@bp.post("/explorer/pins")
+def create_pin():
+    try:
+        title, view = pins.read_fields(json_body().payload)
+        pin = pins.create(db.session, current_user.id, title, view)
+    except pins.PinError as error:
+        raise ApiError(422, str(error), {"field": error.field}) from None
+    except pins.TooManyPins as error:
+        raise ApiError(409, str(error)) from None
+    record_event("explorer_pin.create", f"pin {pin.id}", {"title": title, "view": view})
+    return jsonify(pin=pins.as_dict(pin)), 201
+
+
+@bp.delete("/explorer/pins/<int:pin_id>")
+def delete_pin(pin_id: int):
+    pin = pins.owned(db.session, current_user.id, pin_id) if pin_id <= largest_id(ExplorerPin) else None
+    if pin is None:
+        raise ApiError(404, f"ExplorerPin {pin_id} not found")
+    db.session.delete(pin)
+    record_event("explorer_pin.delete", f"pin {pin_id}", {"title": pin.title})
+    return "", 204

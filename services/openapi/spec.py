@@ -13,6 +13,7 @@ from services.analytics.business import PERIOD_BUCKETS
 from services.analytics.explorer_series import MAX_RANGE_MINUTES
 from services.analytics.metric_queries import AGGREGATIONS, BUCKETS
 from services.cache.cache_manager import DEFAULT_NAMESPACES
+from services.dashboard.pins import MAX_PINS, MAX_TITLE, VIEW_FIELDS
 from services.ingest.event_schema import (
     ITEMS,
     MAX_BATCH_ITEMS,
@@ -129,6 +130,18 @@ ADMIN_PATHS = {
         query("filters", 'a JSON object of tag name to value, e.g. {"region": "eu"}', text(4000)),
         query("group_by", "a tag name", text(64)),
         query("top", "lines before the rest become other", {"type": "integer", "minimum": 1, "maximum": 50})])},
+    "/explorer/pins": {
+        "get": operation("Your pinned explorer views, in order"),
+        "post": operation("Pin an explorer view to your dashboard (viewers too; 422 naming the field, 409 beyond "
+                          f"{MAX_PINS})", body={
+                              "type": "object", "required": ["title", "view"],
+                              "properties": {"title": text(MAX_TITLE, 1, blank=False), "view": {
+                                  "type": "object", "required": ["name"], "additionalProperties": False,
+                                  "properties": {key: text(length, 1 if key == "name" else 0)
+                                                 for key, length in VIEW_FIELDS.items()}}}},
+                          status="201", links={"Unpin": link("/explorer/pins/{pin_id}", "delete", "pin_id", "/pin/id")})},
+    "/explorer/pins/{pin_id}": {"delete": operation("Unpin one of your views (another user's pin is a 404)",
+                                                    [path_id("pin_id")], status="204")},
     "/export/{dataset}.csv": {"get": operation("CSV of a dataset in a time range, streamed", [
         {"name": "dataset", "in": "path", "required": True,
          "schema": {"enum": ["transactions", "activity", "metrics", "alerts"]}},

@@ -57,3 +57,56 @@ def test_reads_need_a_session_and_are_documented(client):
     assert client.get("/admin/api/explorer/series?name=x").status_code == 401
     paths = spec.document()["paths"]
     assert "get" in paths["/admin/api/metrics/names"] and "get" in paths["/admin/api/explorer/series"]
+
+
+VIEW = {"name": "checkout.latency_ms", "agg": "p95", "group_by": "region", "filters": '{"region":"eu"}'}
+
+
+def pin(auth, title="Checkout p95", view=VIEW):
+    return auth.call("POST", "/admin/api/explorer/pins", json={"title": title, "view": view})
+
+
+def test_pins_are_kept_per_user_and_viewers_pin_their_own(auth, client):
+    auth.login_viewer()
+    created = pin(auth)
+    assert created.status_code == 201, created.json
+    viewer_pin = created.json["pin"]
+    assert viewer_pin["title"] == "Checkout p95" and viewer_pin["view"] == VIEW
+    second = pin(auth, "Second", {"name": "queue.depth"}).json["pin"]
+    assert [p["id"] for p in client.get("/admin/api/explorer/pins").json["pins"]] == [viewer_pin["id"], second["id"]]
+    auth.logout()
+
+    auth.login()
+    assert client.get("/admin/api/explorer/pins").json["pins"] == []  # the admin sees only their own
+    # Nobody touches another user's pin, admins included: it is no pin to them.
+    assert auth.call("DELETE", f"/admin/api/explorer/pins/{viewer_pin['id']}").status_code == 404
+    admin_pin = pin(auth).json["pin"]
+    auth.logout()
+
+    auth.login_viewer()
+    assert auth.call("DELETE", f"/admin/api/explorer/pins/{admin_pin['id']}").status_code == 404
+    assert auth.call("DELETE", f"/admin/api/explorer/pins/{viewer_pin['id']}").status_code == 204
+    assert [p["id"] for p in client.get("/admin/api/explorer/pins").json["pins"]] == [second["id"]]
+    # The exception is narrow: every other write stays admin-only for a viewer.
+    assert auth.call("POST", "/admin/api/notifications", json={"title": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"view": VIEW}, "title"), ({"title": " ", "view": VIEW}, "title"), ({"title": "x" * 121, "view": VIEW}, "title"),
+    ({"title": "t"}, "view"), ({"title": "t", "view": {"agg": "avg"}}, "view"), ({"title": "t", "view": []}, "view"),
+    ({"title": "t", "view": {"name": "n", "colour": "red"}}, "view.colour"),
+    ({"title": "t", "view": {"name": "n", "minutes": 15}}, "view.minutes"),
+])
+def test_invalid_pins_name_the_field(admin, body, field):
+    response = admin.call("POST", "/admin/api/explorer/pins", json=body)
+    assert response.status_code == 422 and response.json["error"]["details"] == {"field": field}
+
+
+def test_pins_are_bounded_and_need_a_session_and_the_csrf_token(auth, client):
+    assert client.get("/admin/api/explorer/pins").status_code == 401
+    auth.login_viewer()
+    assert client.post("/admin/api/explorer/pins", json={"title": "t", "view": VIEW}).status_code == 400  # no CSRF
+    for _ in range(12):
+        assert pin(auth).status_code == 201
+    assert pin(auth).status_code == 409
+    assert auth.call("DELETE", f"/admin/api/explorer/pins/{2**40}").status_code == 404

@@ -9,6 +9,7 @@ import { onRealtimeToggle, setUpExports, setUpRange, setUpRevenueControls, setUp
 import { HeatmapChart } from "./heatmap.js";
 import { ActivityFeed, AlertsPanel, firingChange, firingToast, KpiCards, Toasts } from "./panels.js";
 import { PerformanceTable } from "./performance.js";
+import { PinnedCharts } from "./pins.js";
 import { ActivityChart, StatusChart } from "./piecharts.js";
 import { RealtimeClient } from "./realtime.js";
 import { Annotations, FiringBands, HostChart, RevenueChart, TimelineChart } from "./timecharts.js";
@@ -24,7 +25,7 @@ const HOUR_MS = 3600000;
 // When a push was cut to a cap (truncated), the panel it feeds is re-read from REST.
 const RELOAD_WHEN_TRUNCATED = { live_update: ["live"], metrics: ["host"], transaction: ["flow"],
   activity: ["activity", "heatmap"], alert: ["alerts", "bands"],
-  annotation: ["annotations"] };
+  annotation: ["annotations"], metric: ["pins"] };
 
 const root = byId("dashboard");
 const errorBox = byId("dashboard-error");
@@ -57,6 +58,7 @@ const panels = {
 };
 const bands = new FiringBands({ host: charts.host, timeline: charts.timeline });
 const annotations = new Annotations();
+const pinned = new PinnedCharts(byId("pinned-charts"), { onError: showError });
 const revenueControls = setUpRevenueControls(byId("chart-revenue"), {
   onPeriod: (period) => { view.period = period; run("revenue"); },
   onCurrency: (currency) => { view.currency = currency; run("revenue"); },
@@ -82,6 +84,7 @@ const loaders = {
     panels.feed.load(activity.feed);
   },
   heatmap: async () => charts.heatmap.load(await getJson("analytics/activity-heatmap")),
+  pins: () => pinned.load(),
   alerts: async () => panels.alerts.load((await getJson("alerts")).alerts),
   bands: async () => bands.load((await getJson(withQuery("alerts/periods", { minutes: view.minutes }))).periods),
   annotations: async () => {
@@ -142,6 +145,7 @@ const handlers = {
   alert: (items) => { panels.alerts.upsert(items); items.forEach(applyAlert); },
   notification: (items) => items.forEach((item) => panels.toasts.show(item)),
   annotation: (items) => annotations.apply(items),
+  metric: (items) => pinned.fold(items),
 };
 
 function onPush(name, payload) {
