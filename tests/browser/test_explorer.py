@@ -108,6 +108,27 @@ def test_filters_narrow_the_chart_and_live_points_that_do_not_match_stay_out(pag
     assert page.console_errors == []
 
 
+def test_beyond_eight_tag_values_the_rest_is_one_other_line_and_new_values_fold_into_it(page, explorer_server):
+    now = datetime.now(UTC).isoformat()
+    hosts = [{"name": "browser.hosts", "value": 1, "tags": {"host": f"h{n}"}, "timestamp": now}
+             for n in range(10) for _ in range(10 - n)]  # h0 has the most points, h8 and h9 the fewest
+    response = requests.post(explorer_server.url + "/api/v1/events", json={"metrics": hosts}, timeout=10,
+                             headers={"Authorization": f"Bearer {explorer_server.api_key}"})
+    assert response.status_code == 202, response.text
+    log_in(page, explorer_server)
+    page.wait_for_url("**/admin/dashboard")
+    page.goto(f"{explorer_server.url}/admin/explorer?name=browser.hosts&agg=count&minutes=15&group_by=host")
+    expected = {f"h{n}": 10 - n for n in range(8)} | {"other": 2 + 1}
+    wait_for_lines(page, expected)
+    wait_for_live(page, "Live · WebSocket")
+    response = requests.post(explorer_server.url + "/api/v1/events", timeout=10,
+                             headers={"Authorization": f"Bearer {explorer_server.api_key}"},
+                             json={"metrics": [{"name": "browser.hosts", "value": 1, "tags": {"host": "h-new"}}]})
+    assert response.status_code == 202, response.text
+    wait_for_lines(page, expected | {"other": 4})
+    assert page.console_errors == []
+
+
 def test_phone_width_needs_no_horizontal_scrolling(page, explorer_server):
     push(explorer_server, (5, "eu", 0))
     page.set_viewport_size({"width": 390, "height": 844})

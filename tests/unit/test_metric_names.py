@@ -1,13 +1,26 @@
-"""services.analytics.metric_names and explorer_series on rollups written by the real ingest writer."""
+"""services.analytics.metric_names and explorer_series on rollups written by the real ingest writer, on SQLite and
+PostgreSQL."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
+from database import Base, create_database_engine
 from services.analytics import explorer_series, metric_names
 from services.analytics.time_buckets import RangeError
 from services.ingest import event_schema, writer
 
 NOW = datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_session(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'names.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_database_engine(url)
+    Base.metadata.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+    engine.dispose()
 
 
 def store(session, points):
