@@ -6,8 +6,9 @@ from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from tests.browser.test_login import log_in
 
 # Answered live or never cached: what the dashboard also reads, but no preload could warm.
-# Not cached reads: live lists, and annotations, asked for from the client's own clock (no two pages share a key).
-UNCACHED = ("/admin/api/alerts", "/admin/api/cache/stats", "/admin/api/annotations")
+# Not cached reads: live lists, annotations, asked for from the client's own clock (no two pages share a key), and
+# the user's own explorer pins.
+UNCACHED = ("/admin/api/alerts", "/admin/api/cache/stats", "/admin/api/annotations", "/admin/api/explorer/pins")
 # Read by every request (the logged-in user), not by the dashboard's panels.
 SESSION_NAMESPACES = ("accounts",)
 
