@@ -129,6 +129,20 @@ def test_beyond_eight_tag_values_the_rest_is_one_other_line_and_new_values_fold_
     assert page.console_errors == []
 
 
+def test_over_sse_the_explorer_asks_for_the_metric_channel_and_folds_its_points(page, explorer_server):
+    page.route("**/socket.io/**", lambda route: route.abort())
+    page.route_web_socket("**/socket.io/**", lambda socket: socket.close())
+    push(explorer_server, (1, "sse", 0))
+    log_in(page, explorer_server)
+    page.wait_for_url("**/admin/dashboard")
+    page.goto(f"{explorer_server.url}/admin/explorer?name={METRIC}&agg=sum&minutes=15&filters=%7B%22region%22%3A%22sse%22%7D")
+    wait_for_live(page, "Live · SSE")
+    wait_for_lines(page, {METRIC: 1})
+    push(explorer_server, (41, "sse", 0))
+    wait_for_lines(page, {METRIC: 42})
+    assert [text for text in page.console_errors if "WebSocket connection to" not in text] == []
+
+
 def test_phone_width_needs_no_horizontal_scrolling(page, explorer_server):
     push(explorer_server, (5, "eu", 0))
     page.set_viewport_size({"width": 390, "height": 844})
