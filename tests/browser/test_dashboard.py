@@ -234,6 +234,11 @@ def test_phone_width_needs_no_horizontal_scrolling(page, demo_server):
 
 
 def test_dark_mode_switch_and_screenshot_for_the_readme(page, demo_server):
+    # The README shows the explorer too: a view pinned to the dashboard (the demo sends checkout.latency_ms by region).
+    pinned = demo_server.admin.post(demo_server.url + "/admin/api/explorer/pins", timeout=10, json={
+        "title": "p95 checkout.latency_ms by region · 1 hour",
+        "view": {"name": "checkout.latency_ms", "agg": "p95", "group_by": "region"}})
+    assert pinned.status_code == 201, pinned.text
     open_dashboard(page, demo_server)
     wait_for_live(page, "Live · WebSocket")
     page.click("#theme-toggle")
@@ -242,6 +247,9 @@ def test_dark_mode_switch_and_screenshot_for_the_readme(page, demo_server):
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
     page.wait_for_function("() => Number(document.getElementById('chart-host').dataset.points) > 30")
     page.wait_for_function("() => !document.querySelector('#performance-panel tbody').textContent.includes('No requests')")
+    page.wait_for_function("() => [...document.querySelectorAll('#pinned-charts [data-pin]')]"
+                           ".every((card) => Number(card.dataset.points) > 0)")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert page.console_errors == []
+    demo_server.admin.delete(f"{demo_server.url}/admin/api/explorer/pins/{pinned.json()['pin']['id']}", timeout=10)

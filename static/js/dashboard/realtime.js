@@ -5,7 +5,8 @@
 // the old cursor with resync, and its pushes are new however low their seqs.
 import { apiUrl } from "./api.js";
 
-export const CHANNELS = ["live_update", "metrics", "transaction", "activity", "alert", "notification", "annotation"];
+export const CHANNELS = ["live_update", "metrics", "metric", "transaction", "activity", "alert", "notification",
+  "annotation"];
 export const ROOMS = ["metrics", "transactions", "activity", "alerts", "notifications"];
 
 const CONNECT_TIMEOUT_MS = 3000;
@@ -96,8 +97,8 @@ export class RealtimeClient {
     socket.on("status", (status) => current() && this.noteStatus(status));
     socket.on("resync", (body) => current() && this.resync(body));
     socket.on("error", (body) => current() && console.warn("realtime error", body?.code, body?.message));
-    // Custom metric points ("metric") share the metrics room: nothing shows them, but their seq counts.
-    for (const name of [...this.channels, "metric"]) socket.on(name, (payload) => current() && this.receive(name, payload));
+    // Custom metric points ("metric") share the metrics room: a page that shows none still counts their seq.
+    for (const name of new Set([...this.channels, "metric"])) socket.on(name, (payload) => current() && this.receive(name, payload));
   }
 
   onWebSocketConnect(socket) {

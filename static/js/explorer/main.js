@@ -1,10 +1,11 @@
 // The metric explorer page: the view is the URL's query string (opening the URL draws the same chart), drawn by
 // an ExplorerPanel that reads the series once per view and per bucket rollover and folds `metric` pushes in.
 import { byId, setText } from "../dom.js";
-import { getJson, postJson } from "../dashboard/api.js";
+import { getJson, postJson, withQuery } from "../dashboard/api.js";
 import { setUpCharts } from "../dashboard/charts.js";
 import { showConnection } from "../dashboard/controls.js";
 import { RealtimeClient } from "../dashboard/realtime.js";
+import { Annotations } from "../dashboard/timecharts.js";
 import { ExplorerControls } from "./controls.js";
 import { ExplorerPanel } from "./panel.js";
 import { queryOfView, titleOfView, viewFromQuery } from "./view.js";
@@ -35,6 +36,7 @@ const controls = new ExplorerControls(byId("explorer-controls"), (changed) => {
   view = changed;
   window.history.replaceState(null, "", `?${queryOfView(view)}`);
   panel.show(view);
+  loadAnnotations().catch((error) => showError(`Could not load annotations: ${error.message}`));
 });
 
 async function loadNames() {
@@ -46,7 +48,19 @@ async function loadNames() {
   controls.show(names, view);
 }
 
+// Deploys and incidents other systems marked, drawn on the chart as on every time chart.
+const annotations = new Annotations();
+
+async function loadAnnotations() {
+  const start = new Date(Date.now() - view.minutes * 60000).toISOString();
+  annotations.load((await getJson(withQuery("annotations", { start, limit: 500 }))).annotations);
+}
+
 function onPush(name, payload) {
+  if (name === "annotation") {
+    annotations.apply(payload.items);
+    return;
+  }
   if (name !== "metric") return;
   const items = payload.items ?? [];
   panel.fold(items);
@@ -70,9 +84,9 @@ card.querySelector("[data-pin]").addEventListener("click", async () => {
 });
 
 const realtime = new RealtimeClient({
-  // Custom metric points reach the metrics room as `metric` (services/realtime/presence.py); SSE asks for that channel.
+  // Custom metric points and annotations reach the metrics room (services/realtime/presence.py); SSE asks for both.
   rooms: ["metrics"],
-  channels: ["metric"],
+  channels: ["metric", "annotation"],
   onEvent: onPush,
   onState: (state) => showConnection(byId("connection"), state),
   onResync: () => panel.load(),
@@ -84,6 +98,7 @@ async function start() {
   } catch (error) {
     showError(`Could not list the metrics: ${error.message}`);
   }
+  loadAnnotations().catch((error) => showError(`Could not load annotations: ${error.message}`));
   if (view.name) await panel.show(view);
   else setText(summary, "No custom metrics in the last 24 hours: push some to /api/v1/events.");
   realtime.start();
