@@ -178,7 +178,7 @@ class Reads:
             self.answers[key] = _reader(query)(self, query, end, complete)
         return self.answers[key]
 
-    def host_samples(self, span: "Span", levels: tuple[str, ...], host: str | None) -> list[HostSample]:
+    def host_samples(self, span: "Span", levels: tuple[str, ...], host: str | None) -> list:
         """Host samples of the span, handed over between resolutions; read once for the pass's widest window."""
         widest = self.host_windows.get(levels)
         start = widest and floor_time(span.end - timedelta(seconds=widest), levels[0])
@@ -365,23 +365,28 @@ def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) 
     return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
 
 
+# What host_sampler.figures and sample_weight read of a sample: rows of these, not whole ORM objects (a pass reads
+# thousands of samples, and building an object of each was most of its host reads).
+HOST_SAMPLE_COLUMNS = (HostSample.host, HostSample.resolution, HostSample.taken_at, HostSample.cpu_percent,
+                       HostSample.memory_percent, HostSample.disk_percent, HostSample.data)
+
+
 def _host_levels_read(session: Session, start: datetime, end: datetime, levels: tuple[str, ...],
-                      host: str | None) -> dict[str, list[HostSample]]:
+                      host: str | None) -> dict[str, list]:
     found = {}
     for resolution in levels:
-        query = select(HostSample).where(HostSample.resolution == resolution, HostSample.taken_at >= start,
-                                         HostSample.taken_at < end)
+        query = select(*HOST_SAMPLE_COLUMNS).where(HostSample.resolution == resolution, HostSample.taken_at >= start,
+                                                   HostSample.taken_at < end)
         if host is not None:
             query = query.where(HostSample.host == str(host))
-        found[resolution] = list(session.scalars(query))
+        found[resolution] = session.execute(query).all()
     return found
 
 
-def _handed_over(found: dict[str, list[HostSample]], start: datetime, levels: tuple[str, ...],
-                 host: str | None) -> list[HostSample]:
+def _handed_over(found: dict[str, list], start: datetime, levels: tuple[str, ...], host: str | None) -> list:
     # Coarsest rollups first, then each finer resolution after the newest row of the one before. The maintenance
     # job rolls every series up to the same period in one run, so that newest row marks the hand-over for all.
-    rows: list[HostSample] = []
+    rows: list = []
     since = start
     for resolution in levels:
         level = [row for row in found[resolution] if row.taken_at >= since and (host is None or row.host == str(host))]
