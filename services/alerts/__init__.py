@@ -2,8 +2,8 @@
 
 Rules: `rules` (fields, validation, CRUD; bodies are read through `body_fields`, as receivers' are), `defaults`
 (the four a new installation starts with), `series` (the value a rule watches per label set, from rollups and
-in-process histograms), `preview` (a rule evaluated now, changing nothing), `rule_snapshots` (rules as a pass
-keeps them).
+in-process histograms; its query and spans in `series_query`, reads a pass shares in `pass_reads`), `preview`
+(a rule evaluated now, changing nothing), `rule_snapshots` (rules as a pass keeps them).
 The engine: `lifecycle` (an instance's state machine, pure), `evaluator` (the loop's pass: instances, history,
 silences, flapping, notifications, pushes), `alerts` (instances as listed, acknowledged and their history),
 `silences`, `periods` (firing bands for the charts), `history` (retention), `notifications` (in-app).
