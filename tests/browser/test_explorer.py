@@ -69,6 +69,9 @@ def test_explorer_lists_draws_per_tag_grows_live_and_its_url_reproduces_the_view
     page.select_option("select[name=group_by]", "region")
     wait_for_lines(page, {"eu": 2, "us": 1})
     assert "group_by=region" in page.url and "agg=count" in page.url and f"name={METRIC}" in page.url
+    colours = page.evaluate("""() => window.Chart.getChart(document.querySelector("#explorer-chart canvas"))
+                                 .data.datasets.map((dataset) => dataset.borderColor)""")
+    assert len(set(colours)) == len(colours) == 2, colours  # a colour per line
     wait_for_live(page, "Live · WebSocket")
 
     # New points fold into the chart: the current bucket grows, a new tag value gets its line, and a point in an

@@ -32,12 +32,12 @@ export class ExplorerChart extends LiveChart {
     this.view = view;
     this.bucketMs = BUCKET_MS[payload.bucket];
     this.windowMs = payload.minutes * 60e3;
-    this.chart.data.datasets = payload.series.map((line) => this.dataset(line.group, line.other, line.points));
+    this.chart.data.datasets = payload.series.map((line, index) => this.dataset(index, line.group, line.other, line.points));
     this.render();
   }
 
-  dataset(group, other, points = []) {
-    const index = this.chart.data.datasets.length;
+  /** Line `index` of the chart (its colour is the index-th of the palette). */
+  dataset(index, group, other, points = []) {
     const stats = new Map(points.map((point) => [toMs(point.ts), { ...point, read: point.value, values: [] }]));
     const color = other ? OTHER_COLOR : PALETTE[index % PALETTE.length];
     const label = other ? "other" : this.view.groupBy ? (group ?? `(no ${this.view.groupBy})`) : this.view.name;
@@ -78,7 +78,7 @@ export class ExplorerChart extends LiveChart {
     if (own) return own;
     const other = datasets.find((dataset) => dataset.other);
     if (other) return other;
-    const line = this.dataset(group, datasets.length >= TOP_LINES);
+    const line = this.dataset(datasets.length, group, datasets.length >= TOP_LINES);
     datasets.push(line);
     return line;
   }
