@@ -44,6 +44,17 @@ def db_session():
     engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_session(request, tmp_path):
+    """A session with no app on a fresh database of each kind in turn: a file SQLite, then PostgreSQL."""
+    url = f"sqlite:///{tmp_path / 'any.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_database_engine(url)
+    Base.metadata.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+    engine.dispose()
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()
@@ -152,3 +163,8 @@ def postgres_url():
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     with fresh_postgres_database() as url:
         yield url
+
+
+def last_audit(client, action: str) -> dict:
+    """The newest audit entry of `action`, as the API lists it."""
+    return client.get(f"/admin/api/audit?action={action}").json["entries"][0]

@@ -7,7 +7,7 @@ from database import Alert
 from extensions import db
 from services.accounts import users
 from services.runtime import migrations
-from tests.conftest import ADMIN, AuthActions
+from tests.conftest import ADMIN, AuthActions, last_audit
 
 RULES = "/admin/api/alert-rules"
 CPU = {"name": "High CPU", "source": "host", "metric": "cpu", "comparator": ">", "threshold": 90,
@@ -19,10 +19,6 @@ def create(admin, **changes) -> dict:
     response = admin.call("POST", RULES, json=CPU | changes)
     assert response.status_code == 201, response.json
     return response.json["rule"]
-
-
-def last_audit(client, action: str) -> dict:
-    return client.get(f"/admin/api/audit?action={action}").json["entries"][0]
 
 
 def test_create_list_and_get(admin, client):

@@ -7,6 +7,7 @@ import pytest
 from database import Alert, Delivery, HostSample, utcnow
 from extensions import db
 from services.alerts import alerts
+from tests.conftest import last_audit
 from tests.webhook_receiver import WebhookReceiver
 
 RECEIVERS = "/admin/api/receivers"
@@ -17,10 +18,6 @@ def create(admin, **changes) -> dict:
     response = admin.call("POST", RECEIVERS, json=OPS | changes)
     assert response.status_code == 201, response.json
     return response.json["receiver"]
-
-
-def last_audit(client, action: str) -> dict:
-    return client.get(f"/admin/api/audit?action={action}").json["entries"][0]
 
 
 def test_create_list_get_with_defaults_and_audit(admin, client):

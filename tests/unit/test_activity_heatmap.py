@@ -2,23 +2,17 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy.orm import Session
 
-from database import Base, UserActivity, create_database_engine
+from database import UserActivity
 from services.analytics.activity_heatmap import DAYS_OF_WEEK, activity_heatmap
 
 NOW = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)  # a Thursday
 SINCE = NOW - timedelta(days=7)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'heatmap.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_database_engine(url)
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
+@pytest.fixture
+def session(any_db_session):
+    return any_db_session
 
 
 def add(session, *moments, action="page_view"):

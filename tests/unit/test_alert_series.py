@@ -32,13 +32,9 @@ def session(tmp_path):
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_session(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'series.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine, session = open_session(url)
-    with session:
-        yield session
-    engine.dispose()
+@pytest.fixture
+def any_session(any_db_session):
+    return any_db_session
 
 
 def store(session, payload):

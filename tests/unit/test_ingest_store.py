@@ -3,23 +3,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from database import Base, MetricRollup, RevenueRollup, Transaction, UserActivity, create_database_engine
+from database import MetricRollup, RevenueRollup, Transaction, UserActivity
 from services.ingest import event_schema, writer
 from services.monitoring.histogram import LogHistogram
 
 NOW = datetime(2026, 3, 4, 10, 20, 30, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'ingest.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_database_engine(url)
-    Base.metadata.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-    engine.dispose()
+@pytest.fixture
+def session(any_db_session):
+    return any_db_session
 
 
 def store(session, payload):

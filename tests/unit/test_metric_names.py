@@ -3,9 +3,7 @@ PostgreSQL."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import Session
 
-from database import Base, create_database_engine
 from services.analytics import explorer_series, metric_names
 from services.analytics.time_buckets import RangeError
 from services.ingest import event_schema, writer
@@ -13,14 +11,9 @@ from services.ingest import event_schema, writer
 NOW = datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_session(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'names.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_database_engine(url)
-    Base.metadata.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-    engine.dispose()
+@pytest.fixture
+def db_session(any_db_session):
+    return any_db_session
 
 
 def store(session, points):
