@@ -139,7 +139,7 @@ def _read_endpoint(reads: Reads, query: SeriesQuery, end: datetime, complete: bo
     # p95, error rate and rps of the same requests are figures of one set of stats: computed once, from the
     # rollups every endpoint rule of the pass shares.
     groups = reads.once(("endpoint", span, by, tuple(sorted(query.filters.items()))), lambda: performance.grouped_stats(
-        reads.session, span.start, span.end, reads.runtime.monitor.snapshot_current(end.timestamp()), by, query.filters,
+        reads.session, span.start, span.end, reads.runtime.monitor.snapshot_unflushed(), by, query.filters,
         reads.request_rollups(span)))
     return {tuple(zip(by, key, strict=True)): stats[ENDPOINT_FIGURES[query.metric]] for key, stats in groups.items()}
 

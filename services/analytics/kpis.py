@@ -58,6 +58,6 @@ def live_snapshot(session: Session, runtime, now: datetime) -> dict:
     """What metrics/live answers and live_update pushes: KPIs, this process's host sample, last-minute performance."""
     return {"ts": now.isoformat(), "host": runtime.latest_sample,
             "performance": performance.summary(session, now - timedelta(minutes=1), now,
-                                               runtime.monitor.snapshot_current()),
+                                               runtime.monitor.snapshot_unflushed()),
             "monitor_overhead_us": runtime.monitor.overhead_us(),
             "kpis": business_kpis(session, now)}

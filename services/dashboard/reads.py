@@ -83,13 +83,13 @@ def metric_series(context: ReadContext, name: str, agg: str, bucket: str, start:
 
 def timeline(context: ReadContext, minutes: int) -> dict:
     since = floor_time(context.now - timedelta(minutes=minutes - 1), "1m")
-    by_minute = performance.per_minute(context.session, since, context.now, context.runtime.monitor.snapshot_current())
+    by_minute = performance.per_minute(context.session, since, context.now, context.runtime.monitor.snapshot_unflushed())
     return business.timeline(context.session, since, context.now, by_minute)
 
 
 def performance_stats(context: ReadContext, minutes: int) -> dict:
     since = performance.minute_start(context.now - timedelta(minutes=minutes))
-    current = context.runtime.monitor.snapshot_current()
+    current = context.runtime.monitor.snapshot_unflushed()
     return {"window_minutes": minutes, "since": since.isoformat(), "until": context.now.isoformat(),
             "endpoints": performance.endpoint_stats(context.session, since, context.now, current),
             "summary": performance.summary(context.session, since, context.now, current),

@@ -86,11 +86,11 @@ class RequestMonitor:
             done = [key for key in self._series if key[0] < current]
             return [self._row(key, self._series.pop(key)) for key in done]
 
-    def snapshot_current(self, now: float | None = None) -> list[dict]:
-        """Return the rows of the minute in progress, leaving them in place."""
-        current = self._current_minute(now)
+    def snapshot_unflushed(self) -> list[dict]:
+        """Return every row not yet drained for `flush`, leaving them in place: the minute in progress, and a minute
+        just over until the flush job takes it (up to 10 s), which the database does not hold yet either."""
         with self._lock:
-            return [self._row(key, totals) for key, totals in self._series.items() if key[0] >= current]
+            return [self._row(key, totals) for key, totals in self._series.items()]
 
     def overhead_us(self) -> float | None:
         """Return the moving mean of µs the middleware adds per request; None before any request."""

@@ -49,7 +49,7 @@ class Runtime:
     def request_lifetime(self) -> list[dict]:
         """Lifetime request totals per endpoint, including the minute in progress."""
         merged = {key: {**value, "histogram": dict(value["histogram"])} for key, value in self.request_totals.items()}
-        fold_request_rows(merged, self.monitor.snapshot_current())
+        fold_request_rows(merged, self.monitor.snapshot_unflushed())
         return list(merged.values())
 
     def announce_ingested(self, stored: dict[str, list[dict]], errors: list[dict] = ()) -> None:

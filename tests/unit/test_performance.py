@@ -48,34 +48,33 @@ def test_drain_returns_only_finished_minutes_and_removes_them():
     assert monitor.drain_completed(now=T0 + 61) == []
 
 
-def test_snapshot_returns_the_current_minute_without_removing_it():
+def test_snapshot_returns_every_minute_not_yet_drained_without_removing_it():
     monitor = monitor_with(TWO_MINUTES)
-    snapshot = monitor.snapshot_current(now=T0 + 61)
-    assert [(row["minute"], row["count"], row["total_ms"]) for row in snapshot] == [
-        (MINUTE_0 + timedelta(minutes=1), 1, 40.0)]
-    assert monitor.snapshot_current(now=T0 + 61) == snapshot
-    assert monitor.drain_completed(now=T0 + 121) != []
-    assert monitor.snapshot_current(now=T0 + 121) == []
+    snapshot = monitor.snapshot_unflushed()
+    assert {row["minute"] for row in snapshot} == {MINUTE_0, MINUTE_0 + timedelta(minutes=1)}
+    assert monitor.snapshot_unflushed() == snapshot
+    assert monitor.drain_completed(now=T0 + 61) != []  # minute 0 goes to the flush; minute 1 stays
+    assert {row["minute"] for row in monitor.snapshot_unflushed()} == {MINUTE_0 + timedelta(minutes=1)}
 
 
 def test_the_clock_decides_the_minute_when_no_time_is_given():
     monitor = RequestMonitor("web-1", 100, clock=FakeClock(T0 + 125))
     monitor.record("api.items", "GET", 200, 3.0)
-    assert monitor.snapshot_current()[0]["minute"] == MINUTE_0 + timedelta(minutes=2)
+    assert monitor.snapshot_unflushed()[0]["minute"] == MINUTE_0 + timedelta(minutes=2)
     assert monitor.drain_completed() == []
 
 
 @pytest.mark.parametrize("status, errors", [(200, 0), (302, 0), (404, 0), (499, 0), (500, 1), (503, 1)])
 def test_only_server_errors_count_as_errors(status, errors):
     monitor = monitor_with([(0, "api.items", "GET", status, 1.0)])
-    assert monitor.snapshot_current(now=T0)[0]["errors"] == errors
+    assert monitor.snapshot_unflushed()[0]["errors"] == errors
 
 
 @pytest.mark.parametrize("method, stored", [("GET", "GET"), ("DELETE", "DELETE"), ("BREW", "OTHER"),
                                             ("get", "OTHER")])
 def test_unknown_methods_are_folded_together(method, stored):
     monitor = monitor_with([(0, "api.items", method, 200, 1.0)])
-    assert monitor.snapshot_current(now=T0)[0]["method"] == stored
+    assert monitor.snapshot_unflushed()[0]["method"] == stored
 
 
 def stored_rollups(session):
@@ -131,7 +130,7 @@ def five_minutes(db_session):
     for monitor in (a, b):
         performance.flush(db_session, monitor.drain_completed(now=T0 + 300))
     db_session.commit()
-    return a.snapshot_current(now=T0 + 300)
+    return a.snapshot_unflushed()
 
 
 def test_endpoint_stats_merge_stored_minutes_processes_and_the_live_minute(db_session, five_minutes):
@@ -199,7 +198,7 @@ def lazy_app(environ, start_response):
 
 
 def live_rows(monitor):
-    return by_series(monitor.snapshot_current())
+    return by_series(monitor.snapshot_unflushed())
 
 
 @pytest.fixture
@@ -223,7 +222,7 @@ def test_middleware_records_status_endpoint_and_method(monitor):
 
 def test_middleware_skips_requests_marked_to_skip(monitor):
     Client(monitor.wsgi_middleware(tiny_app)).get("/stream")
-    assert monitor.snapshot_current() == []
+    assert monitor.snapshot_unflushed() == []
     assert monitor.overhead_us() is None
 
 
@@ -237,7 +236,7 @@ def test_middleware_records_an_exception_as_a_server_error(monitor):
 def test_middleware_records_a_lazy_app_when_its_body_is_closed(monitor):
     response = Client(monitor.wsgi_middleware(lazy_app)).get("/lazy")
     assert (response.status_code, response.data) == (201, b"made")
-    assert monitor.snapshot_current() == []
+    assert monitor.snapshot_unflushed() == []
     response.close()
     row = live_rows(monitor)["lazy.view", "GET"]
     assert (row["count"], row["errors"]) == (1, 0)
