@@ -89,6 +89,8 @@ class Config:
     DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
     SOCKETIO_ASYNC_MODE = env_str("SOCKETIO_ASYNC_MODE", "eventlet")
     SOCKETIO_MESSAGE_QUEUE = env_str("SOCKETIO_MESSAGE_QUEUE")
+    # Prefix of every Redis key and channel of one cluster, so two clusters (or two tests) can share a Redis.
+    CLUSTER_NAME = env_str("CLUSTER_NAME", "pulseboard")
     SOCKETIO_PING_INTERVAL = env_int("SOCKETIO_PING_INTERVAL", 25)
     SOCKETIO_PING_TIMEOUT = env_int("SOCKETIO_PING_TIMEOUT", 20)
     WEBSOCKET_TRANSPORT = env_str("WEBSOCKET_TRANSPORT", "fast")
