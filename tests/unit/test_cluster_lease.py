@@ -1,0 +1,94 @@
+"""The leader lease on a real Redis: one holder, compare-token renew and release, fencing tokens, takeover."""
+import os
+import time
+import uuid
+
+import pytest
+
+from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.lease import Lease, holder_name
+from tests.conftest import service_missing
+from tests.tcp_proxy import TcpProxy
+
+REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class Clock:
+    """Each lease's local clock, moved by the test: pauses and deadlines without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def redis():
+    client = connect(REDIS_URL)
+    try:
+        client.ping()
+    except REDIS_DOWN as error:
+        service_missing("Redis at " + REDIS_URL, error)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cluster(redis):
+    name = f"test-lease-{uuid.uuid4().hex[:8]}"
+    yield name
+    for stale in redis.scan_iter(f"{name}:*"):
+        redis.delete(stale)
+
+
+def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluster):
+    first, second = Lease(redis, cluster, "leader"), Lease(redis, cluster, "leader")
+    assert first.refresh() and first.held()
+    assert not second.refresh() and not second.held()
+    assert first.fence == 1 and second.fence is None
+    assert first.refresh() and first.fence == 1  # a renewal is no new acquisition
+    assert holder_name(first.token) == first.holder() == second.holder()
+    first.release()
+    assert not first.held() and first.holder() is None
+    assert second.refresh() and second.fence == 2
+    assert int(redis.get(second.fence_key)) == 2
+
+
+def test_renew_and_release_with_another_token_are_refused(redis, cluster):
+    holder, other = Lease(redis, cluster, "leader"), Lease(redis, cluster, "leader")
+    holder.refresh()
+    other.fence = 99  # as if other believed it held the lease: its renewal must still fail on the token
+    assert not other.refresh() and other.fence is None
+    other.release()
+    assert redis.get(holder.key).decode() == holder.token
+    assert holder.refresh() and holder.fence == 1
+
+
+def test_a_holder_that_stops_renewing_is_taken_over_after_the_ttl(redis, cluster):
+    clock = Clock()
+    holder, waiting = Lease(redis, cluster, "leader", ttl=0.5, clock=clock), Lease(redis, cluster, "leader", ttl=0.5)
+    holder.refresh()
+    assert not waiting.refresh()
+    clock.now += 0.5  # the holder paused past its ttl: it stops leader work before Redis lets anyone else in
+    assert not holder.held()
+    deadline = time.monotonic() + 5
+    while not waiting.refresh():
+        assert time.monotonic() < deadline, "the lease was never taken over"
+        time.sleep(0.05)
+    assert waiting.fence == holder.fence + 1
+    assert not holder.refresh() and holder.fence is None  # back from its pause, it finds the lease taken
+
+
+def test_the_holder_steps_down_by_its_own_deadline_while_redis_is_away(redis, cluster):
+    clock = Clock()
+    with TcpProxy(("127.0.0.1", redis.connection_pool.connection_kwargs["port"])) as proxy:
+        through_proxy = connect(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.2)
+        holder = Lease(through_proxy, cluster, "leader", ttl=5, clock=clock)
+        assert holder.refresh()
+        proxy.cut()
+        clock.now += 4.4
+        assert holder.refresh() and holder.held()  # the renewal failed; the last good one's deadline is ahead
+        clock.now += 0.2
+        assert not holder.refresh() and not holder.held()
+        through_proxy.close()
