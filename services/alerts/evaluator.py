@@ -59,7 +59,7 @@ class Evaluator:
         self.runtime, self.settings, self.clock = runtime, settings, clock
         self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
         self.rules = RuleSnapshots()
-        self.histograms = series.KeptHistograms()
+        self.history = series.MetricHistory()
         self.pause = pause
 
     def run(self, session: Session) -> PassReport | None:
@@ -67,9 +67,16 @@ class Evaluator:
         if not self.is_evaluator():
             return None
         report = evaluate_all(session, self.runtime, self.settings, self.clock(), self.rules.enabled(session),
-                              self.pause, self.histograms)
-        self.histograms.end_pass()
+                              self.pause, self.history)
+        self.history.end_pass()
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
+        # In a cluster the pass's writes commit only while this process still holds the leader lease: a pass that
+        # outlived it (a pause, a slow pass) is dropped whole and the new leader's next pass does the work. The
+        # lease can still lapse between this check and the commit; a fencing token checked inside the database
+        # transaction (a row holding the newest token) would be the full answer.
+        if not self.is_evaluator():
+            session.rollback()
+            return None
         session.commit()
         publish(self.runtime, pushes, report.notifications)
         if report.deliveries:
@@ -78,13 +85,13 @@ class Evaluator:
 
 
 def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, rules: list[RuleSnapshot],
-                 pause: Callable[[], None] = lambda: None, kept: series.KeptHistograms | None = None) -> PassReport:
+                 pause: Callable[[], None] = lambda: None, history: series.MetricHistory | None = None) -> PassReport:
     """Read every rule's series first, letting other work through between rules (reads hold no lock), then move
     the instances and write it all in one stretch: a pass that paused while holding SQLite's write lock would
     leave every other writer waiting in C, where eventlet cannot switch, and the pass could never resume."""
     report = PassReport(rules=len(rules))
     reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)],
-                         kept)
+                         history, now)
     readings = {}
     for index, rule in enumerate(rules, start=1):
         readings[rule.id] = read_rule(session, rule, reads, now)

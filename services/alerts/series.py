@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from services.alerts.pass_reads import KeptHistograms, Reads
+from services.alerts.metric_history import MetricHistory
+from services.alerts.pass_reads import Reads
 from services.alerts.series_query import (
     MINUTE_ROLLUPS_KEPT,
     PERCENTILES,
@@ -33,8 +34,8 @@ from services.analytics import business, kpis, metric_queries
 from services.monitoring import host_sampler, performance
 from services.monitoring.histogram import LogHistogram
 
-# Callers build queries and passes through this module: series.SeriesQuery, series.Reads, series.KeptHistograms.
-__all__ = ["SOURCES", "KeptHistograms", "Reads", "SeriesError", "SeriesQuery", "SeriesValue", "check", "evaluate"]
+# Callers build queries and passes through this module: series.SeriesQuery, series.Reads, series.MetricHistory.
+__all__ = ["SOURCES", "MetricHistory", "Reads", "SeriesError", "SeriesQuery", "SeriesValue", "check", "evaluate"]
 
 HOST_FIGURES = {"cpu": "cpu_percent", "memory": "memory_percent", "disk": "disk_percent", "swap": "swap_percent",
                 "load": "load_1", "net_sent": "net_sent_bytes_per_s", "net_recv": "net_recv_bytes_per_s",

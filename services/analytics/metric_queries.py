@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import String, TypeDecorator, func, select, type_coerce
+from sqlalchemy import String, TypeDecorator, select, type_coerce
 from sqlalchemy.orm import Session
 
 from database import MetricRollup
@@ -63,8 +63,8 @@ def _decoded_tags(key: str | None) -> dict:
     return json.loads(key) if key else {}
 
 
-ROLLUP_FIGURES = (MetricRollup.bucket_start, type_coerce(MetricRollup.tags_key, TagsFromKey).label("tags"),
-                  MetricRollup.count, MetricRollup.sum, MetricRollup.min, MetricRollup.max)
+NAMED_FIGURES = (MetricRollup.name, MetricRollup.bucket_start, type_coerce(MetricRollup.tags_key, TagsFromKey).label("tags"),
+                 MetricRollup.count, MetricRollup.sum, MetricRollup.min, MetricRollup.max)
 
 
 def rollups(session: Session, names: str | Iterable[str], bucket: str, start: datetime, end: datetime,
@@ -72,17 +72,10 @@ def rollups(session: Session, names: str | Iterable[str], bucket: str, start: da
     """The `bucket` rollups of metric `names` (one name or several; every tag set) from the bucket holding `start`
     up to `end`, as rows with `name` and the columns `aggregate` reads; without `histograms` (not needed but for
     percentiles) they read faster."""
-    columns = (MetricRollup.name, *ROLLUP_FIGURES, *((MetricRollup.histogram,) if histograms else ()))
+    columns = (*NAMED_FIGURES, *((MetricRollup.histogram,) if histograms else ()))
     named = MetricRollup.name == names if isinstance(names, str) else MetricRollup.name.in_(names)
     return session.execute(select(*columns).where(
         named, MetricRollup.bucket == bucket,
-        MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)).all()
-
-
-def rollup_figures(session: Session, names: Iterable[str], bucket: str, start: datetime, end: datetime) -> list:
-    """`rollups` of several names without their histograms, with each row's `id` to fetch it by (`histograms`)."""
-    return session.execute(select(MetricRollup.id, MetricRollup.name, *ROLLUP_FIGURES).where(
-        MetricRollup.name.in_(names), MetricRollup.bucket == bucket,
         MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)).all()
 
 
@@ -93,19 +86,6 @@ def histograms(session: Session, ids: list[int]) -> dict[int, dict]:
         found.update(session.execute(select(MetricRollup.id, MetricRollup.histogram)
                                      .where(MetricRollup.id.in_(ids[start:start + IDS_PER_QUERY]))).all())
     return found
-
-
-def totals(session: Session, names: Iterable[str], bucket: str, start: datetime, end: datetime) -> list:
-    """Per metric name and tag set, its `bucket` rollups from the bucket holding `start` up to `end` summed in the
-    database (count, sum, min, max; no histograms): one row per series however long the span."""
-    tags = type_coerce(MetricRollup.tags_key, TagsFromKey)
-    return session.execute(select(
-        MetricRollup.name, tags.label("tags"), func.sum(MetricRollup.count).label("count"),
-        func.sum(MetricRollup.sum).label("sum"), func.min(MetricRollup.min).label("min"),
-        func.max(MetricRollup.max).label("max"))
-        .where(MetricRollup.name.in_(names), MetricRollup.bucket == bucket,
-               MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)
-        .group_by(MetricRollup.name, MetricRollup.tags_key)).all()
 
 
 def aggregate(agg: str, parts: list) -> float:
@@ -121,7 +101,10 @@ def aggregate(agg: str, parts: list) -> float:
         return min(part.min for part in parts)
     if agg == "max":
         return max(part.max for part in parts)
-    histogram = LogHistogram()
-    for part in parts:
-        histogram.merge(LogHistogram.from_dict(part.histogram))
+    # Stored rows carry the JSON dict; an alert pass hands over histograms it has already merged.
+    merged = [part.histogram if isinstance(part.histogram, LogHistogram) else LogHistogram.from_dict(part.histogram)
+              for part in parts]
+    histogram = merged[0] if len(merged) == 1 else LogHistogram()
+    for part in merged if len(merged) > 1 else ():
+        histogram.merge(part)
     return histogram.percentile(95 if agg == "p95" else 99)
