@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from services.alerts.metric_history import MetricHistory, fold_rows
 from services.alerts.series_query import PERCENTILES, SeriesQuery, Span, host_levels, metric_bucket
 from services.analytics import metric_queries
 from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
-from services.monitoring import performance
+from services.monitoring import host_sampler, performance
 
 
 @dataclass
@@ -101,6 +102,14 @@ class Reads:
         return fold_rows(metric_queries.rollups(self.session, name, bucket, span.start, span.end, histograms), histograms)
 
 
+class HostReading(NamedTuple):
+    """A host sample or rollup as rules read it: its figures worked out once, whichever windows hold it."""
+    host: str
+    taken_at: datetime
+    figures: dict[str, float | None]
+    weight: int
+
+
 # What host_sampler.figures and sample_weight read of a sample: rows of these, not whole ORM objects (a pass reads
 # thousands of samples, and building an object of each was most of its host reads).
 HOST_SAMPLE_COLUMNS = (HostSample.host, HostSample.resolution, HostSample.taken_at, HostSample.cpu_percent,
@@ -118,7 +127,8 @@ def _host_levels_read(session: Session, start: datetime, end: datetime, levels: 
                                                    HostSample.taken_at < end)
         if host is not None:
             query = query.where(HostSample.host == str(host))
-        found[resolution] = session.execute(query).all()
+        found[resolution] = [HostReading(row.host, row.taken_at, host_sampler.figures(row), host_sampler.sample_weight(row))
+                             for row in session.execute(query)]
         if found[resolution] and resolution != "raw":
             since = max(row.taken_at for row in found[resolution]) + timedelta(seconds=BUCKET_SECONDS[resolution])
     return found

@@ -31,7 +31,7 @@ from services.alerts.series_query import (
     window_span,
 )
 from services.analytics import business, kpis, metric_queries
-from services.monitoring import host_sampler, performance
+from services.monitoring import performance
 from services.monitoring.histogram import LogHistogram
 
 # Callers build queries and passes through this module: series.SeriesQuery, series.Reads, series.MetricHistory.
@@ -108,13 +108,11 @@ def _read_host(reads: Reads, query: SeriesQuery, end: datetime, complete: bool) 
     figure = "cpu_max" if (query.metric, query.aggregation) == ("cpu", "max") else HOST_FIGURES[query.metric]
     host = query.filters.get("host")
     # Rules on other figures of the same hosts and span read the same samples: their figures are read once.
-    samples = reads.once(("host", span, levels, host), lambda: [
-        (row.host, host_sampler.figures(row), host_sampler.sample_weight(row))
-        for row in reads.host_samples(span, levels, host)])
+    samples = reads.once(("host", span, levels, host), lambda: reads.host_samples(span, levels, host))
     groups: dict[LabelKey, list[tuple[float, int]]] = defaultdict(list)
-    for name, figures, weight in samples:
-        if figures[figure] is not None:
-            groups[_label_key({"host": name}, query.group_by)].append((figures[figure], weight))
+    for sample in samples:
+        if sample.figures[figure] is not None:
+            groups[_label_key({"host": sample.host}, query.group_by)].append((sample.figures[figure], sample.weight))
     return {key: _weighted(query.aggregation, values) for key, values in groups.items()}
 
 
