@@ -18,6 +18,7 @@ from services.alerts.delivery_worker import DeliveryWorker
 from services.alerts.evaluator import Evaluator
 from services.alerts.evaluator import Settings as EvaluatorSettings
 from services.cache.circuit_breaker import CircuitOpenError, read_through
+from services.cluster.connection import key
 from services.demo.traffic import DemoTraffic
 from services.realtime import websocket_transport
 from services.realtime.broadcaster import LiveBroadcaster
@@ -48,8 +49,9 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    # One Socket.IO channel per cluster, like its keys: two clusters (or two tests) on one Redis stay apart.
     socketio.init_app(app, async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-                      message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+                      message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"], channel=key(app.config["CLUSTER_NAME"], "socketio"),
                       ping_interval=app.config["SOCKETIO_PING_INTERVAL"], ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"])
     app.session_interface = SecureWhenHttpsSessionInterface()
 
@@ -67,10 +69,13 @@ def register_runtime(app: Flask) -> None:
 
 
 def register_realtime(app: Flask) -> None:
-    """The Socket.IO fan-out of the hub; its loop starts with the server (start_background_work)."""
+    """The Socket.IO fan-out of the hub; its loop starts with the server (start_background_work).
+
+    Its emits skip the message queue: every process pushes the cluster's stream to its own clients (fanout.py).
+    """
     services = app.extensions["runtime"]
     services.fanout = Fanout(
-        services.hub, services.presence, emit=partial(socketio.emit, namespace=NAMESPACE),
+        services.hub, services.presence, emit=partial(socketio.emit, namespace=NAMESPACE, ignore_queue=True),
         enter_room=lambda sid, room: socketio.server.enter_room(sid, room, namespace=NAMESPACE), sleep=socketio.sleep,
         backlog=unsent, evict=evict)
 
@@ -109,6 +114,8 @@ def start_background_work(app: Flask) -> JobRunner:
     runner.start(standard_jobs(services, app.config)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
                     Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"], alert_loop.run)])
+    for task in services.hub.background_tasks():  # the cluster stream's tail
+        socketio.start_background_task(task)
     socketio.start_background_task(services.fanout.run)
     if app.config["DEMO"]:
         start_demo_traffic(app)

@@ -7,6 +7,8 @@ from redis.retry import Retry
 
 # What "Redis is unreachable" looks like to a caller; anything else from Redis is a bug worth a traceback.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+# The delays between retries, for a call and for a loop that reconnects (BACKOFF.compute(failures)).
+BACKOFF = EqualJitterBackoff(cap=1.0, base=0.05)
 
 
 def connect(url: str, timeout: float = 1.0) -> Redis:
@@ -16,7 +18,7 @@ def connect(url: str, timeout: float = 1.0) -> Redis:
     on it; the jitter keeps a cluster's processes from reconnecting in step when Redis returns.
     """
     return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=10,
-                          retry=Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=2),
+                          retry=Retry(BACKOFF, retries=2),
                           retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 

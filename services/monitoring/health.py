@@ -40,9 +40,12 @@ def check_jobs(runtime: Runtime, now: float) -> dict:
 
 
 def check_realtime(runtime: Runtime) -> dict:
-    """The hub's position, who listens, and the broadcaster's last run (absent until somebody listens)."""
+    """The hub's position, the stream's state (mode, epoch, last seq, why degraded), who listens, and the
+    broadcaster's last run (absent until somebody listens)."""
     broadcaster = runtime.job_runs.get("live_update")
-    return {"status": "degraded" if broadcaster and not broadcaster["ok"] else "ok", "seq": runtime.hub.latest_seq,
+    stream = runtime.hub.state()
+    failing = stream["degraded"] or (broadcaster and not broadcaster["ok"])
+    return {"status": "degraded" if failing else "ok", "seq": runtime.hub.latest_seq, "stream": stream,
             "clients": runtime.presence.counts(), "broadcaster": broadcaster}
 
 

@@ -3,6 +3,12 @@
 Bursts coalesce: messages that arrived since the last round go out as one push per channel. Resumes
 are served inside the same loop, so a resuming client's replay and its joining the rooms happen
 between two rounds of live pushes: it sees every missed message once, in order, then live ones.
+
+Every emit here stays in this process (`emit` is bound with ignore_queue=True when a message queue is set).
+In a cluster each process tails the cluster's stream and pushes every entry to its own clients; through
+python-socketio's Redis manager, each push would also reach the other processes, which push it themselves,
+so every client would get it once per process. A replay goes to a sid that sent `resume` here, so it is
+held here too. The manager still carries emits aimed at a sid another process holds (none from this loop).
 """
 import logging
 import threading
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import NamedTuple
 
-from services.realtime.hub import Cursor, EventHub, merged_payload
+from services.realtime.hub import Cursor, Stream, merged_payload
 from services.realtime.presence import ROOM_OF_CHANNEL, Presence
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,7 @@ class Resume:
 
 
 class Fanout:
-    def __init__(self, hub: EventHub, presence: Presence, emit: Callable, enter_room: Callable[[str, str], None],
+    def __init__(self, hub: Stream, presence: Presence, emit: Callable, enter_room: Callable[[str, str], None],
                  sleep: Callable[[float], None], coalesce_seconds: float = COALESCE_SECONDS,
                  backlog: Callable[[str], Backlog] = lambda sid: NO_BACKLOG,
                  evict: Callable[[str], None] = lambda sid: None, max_backlog: Backlog = MAX_BACKLOG,
@@ -51,7 +57,7 @@ class Fanout:
         self.hub, self.presence, self.emit, self.enter_room, self.sleep = hub, presence, emit, enter_room, sleep
         self.coalesce_seconds = coalesce_seconds
         self.backlog, self.evict, self.max_backlog, self.clock = backlog, evict, max_backlog, clock
-        self.cursor = hub.latest_seq
+        self.epoch, self.cursor = hub.epoch, hub.latest_seq
         self.resumes: list[Resume] = []
         self.stopped = threading.Event()
         self.backlogs_checked = clock()
@@ -91,7 +97,9 @@ class Fanout:
         return slow
 
     def round(self) -> None:
-        messages, _ = self.hub.since(self.cursor)
+        if self.hub.epoch != self.epoch:
+            self.follow_new_epoch()
+        messages, _ = self.hub.since(self.cursor, self.epoch)
         groups = [list(group) for _, group in groupby(sorted(messages, key=lambda m: (m.channel, m.seq)),
                                                       key=lambda m: m.channel)]
         # Pushes leave in order of their last seq, so a client that keeps the highest seq it saw skips nothing.
@@ -101,6 +109,16 @@ class Fanout:
             self.cursor = messages[-1].seq
         while self.resumes:
             self.serve_resume(self.resumes.pop(0))
+
+    def follow_new_epoch(self) -> None:
+        """The stream restarted under this process (it left or rejoined a cluster's stream): everybody here resyncs
+        and carries on in the new numbering from where it began, the rooms they are in counting from there."""
+        ended = Cursor(self.cursor, self.epoch)
+        self.epoch, self.cursor = self.hub.epoch, self.hub.epoch_start
+        self.emit("resync", self.hub.resync(ended, self.cursor), to=None)  # every client of this process
+        for sid in self.presence.sids():
+            for room in self.presence.rooms_of(sid):
+                self.presence.join(sid, room, self.cursor)
 
     def serve_resume(self, resume: Resume) -> None:
         """Replay what the client's rooms missed up to the live cursor, then join it to the new rooms."""

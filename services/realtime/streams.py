@@ -3,13 +3,13 @@ import json
 import time
 from collections.abc import Iterator
 
-from services.realtime.hub import Cursor, EventHub
+from services.realtime.hub import Cursor, Stream
 from services.realtime.presence import Presence
 
 RETRY_MS = 3000
 
 
-def sse_frames(hub: EventHub, presence: Presence, channels: tuple[str, ...], since: Cursor | None,
+def sse_frames(hub: Stream, presence: Presence, channels: tuple[str, ...], since: Cursor | None,
                heartbeat: float) -> Iterator[str]:
     """Replay after `since` (or start live), then follow; ends when the client goes (the server closes us).
 

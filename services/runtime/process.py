@@ -11,9 +11,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from services.cache.circuit_breaker import CircuitBreaker
+from services.cluster.stream import build_stream
 from services.ingest.writer import as_event
 from services.monitoring.performance import RequestMonitor
-from services.realtime.hub import EventHub
+from services.realtime.hub import Stream
 from services.realtime.presence import Presence
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ DATABASE_FAILURES = (OperationalError, InterfaceError, PoolTimeout, TimeoutError
 
 @dataclass
 class Runtime:
-    hub: EventHub
+    hub: Stream  # the process's own (EventHub) or, with a message queue, the cluster's (ClusterStream)
     cache: CacheManager
     breaker: CircuitBreaker
     monitor: RequestMonitor
@@ -78,7 +79,7 @@ def fold_request_rows(totals: dict, rows: list[dict]) -> None:
 
 def build_runtime(settings: dict) -> Runtime:
     host, pid = socket.gethostname(), os.getpid()
-    return Runtime(hub=EventHub(settings["REPLAY_BUFFER_SIZE"], settings["REPLAY_BUFFER_SECONDS"]),
+    return Runtime(hub=build_stream(settings),
                    cache=CacheManager(DEFAULT_NAMESPACES),
                    breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
                                           reset_timeout=settings["BREAKER_RESET_SECONDS"],

@@ -81,13 +81,17 @@ class Recorder:
         self.rooms.setdefault(sid, set()).add(room)
 
 
-@pytest.fixture
-def fanout():
-    hub, presence = EventHub(), Presence()
+def fanout_on(hub: EventHub) -> Fanout:
+    presence = Presence()
     recorder = Recorder(presence)
     fan = Fanout(hub, presence, recorder.emit, recorder.enter_room, sleep=lambda _: None)
     fan.recorder = recorder
     return fan
+
+
+@pytest.fixture
+def fanout():
+    return fanout_on(EventHub())
 
 
 def test_a_burst_goes_out_as_one_push_per_channel(fanout):
@@ -128,8 +132,8 @@ def test_resume_for_a_room_already_joined_skips_what_arrived_live(fanout):
     assert [data["seq"] for _, data, _ in fanout.recorder.sent] == [1, 2]
 
 
-def test_resume_from_beyond_the_buffer_asks_for_a_resync(fanout):
-    fanout.hub = EventHub(buffer_size=2)
+def test_resume_from_beyond_the_buffer_asks_for_a_resync():
+    fanout = fanout_on(EventHub(buffer_size=2))
     for n in range(5):
         fanout.hub.publish("activity", [{"id": n}])
     fanout.request_resume("sid-1", since=Cursor(1), join=("activity",))

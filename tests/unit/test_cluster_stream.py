@@ -1,0 +1,207 @@
+"""The cluster's stream on a real Redis, without a server: numbering across publishers, the epoch, trimming, the
+fence, replay from Redis, resync after lost history, and falling back to local numbering while Redis is away."""
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.stream import CLUSTER, LOCAL, ClusterStream
+from services.realtime.fanout import Fanout
+from services.realtime.hub import Cursor, EventHub, Message
+from services.realtime.presence import Presence
+from tests.conftest import service_missing
+from tests.tcp_proxy import TcpProxy
+from tests.unit.test_hub import Recorder
+
+REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_ADDRESS = ("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
+
+
+@pytest.fixture
+def redis():
+    client = connect(REDIS_URL)
+    try:
+        client.ping()
+    except REDIS_DOWN as error:
+        service_missing("Redis at " + REDIS_URL, error)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cluster(redis):
+    name = f"test-stream-{uuid.uuid4().hex[:8]}"
+    yield name
+    for found in redis.scan_iter(f"{name}:*"):
+        redis.delete(found)
+
+
+@pytest.fixture
+def streams(cluster):
+    """Make ClusterStreams of the test's cluster (as separate processes would hold them); their tails stop after."""
+    made = []
+
+    def make(url: str = REDIS_URL, buffer_size: int = 1000, max_age: float = 300.0, joined: bool = True):
+        stream = ClusterStream(connect(url), connect(url, timeout=2.0), cluster, EventHub(buffer_size, max_age))
+        if joined:
+            stream.join()
+        made.append(stream)
+        return stream
+
+    yield make
+    for stream in made:
+        stream.stop()
+
+
+def tail(stream: ClusterStream) -> threading.Thread:
+    thread = threading.Thread(target=stream.follow, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+    return value
+
+
+def catch_up(stream: ClusterStream) -> None:
+    """Copy what the cluster's stream holds beyond this copy (as the tail does)."""
+    stream.read_new()
+
+
+def test_two_publishers_number_one_sequence_and_every_reader_sees_it_in_order(streams):
+    first, second = streams(), streams()
+    published = [(first if n % 2 else second).publish("transaction", [{"id": n}]) for n in range(20)]
+    assert [message.seq for message in published] == list(range(1, 21))
+    assert {message.epoch for message in published} == {first.epoch} == {second.epoch}
+    for reader in (first, second):
+        catch_up(reader)
+        messages, missing = reader.since(0, reader.epoch)
+        assert not missing and [message.items[0]["id"] for message in messages] == list(range(20))
+
+
+def test_the_epoch_is_created_once_and_kept_until_the_history_is_lost(streams, redis, cluster):
+    first = streams()
+    kept = streams()
+    assert first.epoch == kept.epoch
+    assert first.publish("activity", [{"n": 1}]).seq == 1
+    redis.delete(first.state_key)  # Redis restarted with nothing on disk
+    renewed = first.publish("activity", [{"n": 2}])
+    assert renewed.epoch != kept.epoch and renewed.seq == 1
+    assert redis.xlen(first.stream_key) == 1  # the old numbering's entries went with it
+
+
+def test_a_reader_of_the_lost_epoch_is_told_to_resync(streams, redis):
+    stream = streams()
+    stream.publish("activity", [{"n": 1}])
+    catch_up(stream)
+    ended = stream.epoch
+    redis.delete(stream.state_key)
+    stream.publish("activity", [{"n": 2}])
+    catch_up(stream)
+    messages, missing = stream.since(1, ended)
+    assert missing and messages == []
+    resync = stream.resync(Cursor(1, ended), stream.latest_seq)
+    assert resync["epoch"] == stream.epoch != ended and "restarted" in resync["reason"]
+
+
+def test_the_stream_is_trimmed_by_length(streams, redis):
+    stream = streams(buffer_size=50)
+    for n in range(400):
+        stream.publish("metric", [{"n": n}])
+    # MAXLEN ~ trims whole nodes of up to 100 entries: approximately, and cheaply.
+    assert redis.xlen(stream.stream_key) <= 150
+
+
+def test_the_stream_is_trimmed_by_age(streams, redis):
+    stream = streams(max_age=0.2)
+    for n in range(150):
+        stream.publish("metric", [{"n": n}])
+    time.sleep(0.3)
+    stream.publish("metric", [{"n": "late"}])
+    assert redis.xlen(stream.stream_key) <= 51  # the first full node of old entries is gone
+
+
+def test_a_fenced_publish_is_refused_unless_the_fence_holds_its_token(streams, redis, cluster):
+    stream = streams()
+    fence = f"{cluster}:lease:live_update:fence"
+    assert stream.publish("live_update", [{"kpis": {}}], fence=(fence, 3)) is None
+    redis.set(fence, 4)
+    assert stream.publish("live_update", [{"kpis": {}}], fence=(fence, 3)) is None
+    assert stream.publish("live_update", [{"kpis": {}}], fence=(fence, 4)).seq == 1
+    assert redis.xlen(stream.stream_key) == 1
+
+
+def test_a_cursor_older_than_this_process_is_replayed_from_redis(streams):
+    earlier = streams()
+    for n in range(5):
+        earlier.publish("transaction", [{"id": n}])
+    late = streams()  # a process that started after those five
+    assert late.latest_seq == 5
+    messages, missing = late.since(2, late.epoch)
+    assert not missing and [message.seq for message in messages] == [3, 4, 5]
+    assert [message.items for message in messages] == [[{"id": 2}], [{"id": 3}], [{"id": 4}]]
+
+
+def test_a_cursor_redis_no_longer_holds_gets_a_resync(streams):
+    earlier = streams(buffer_size=10, max_age=0.1)
+    for n in range(150):
+        earlier.publish("transaction", [{"id": n}])
+    time.sleep(0.2)
+    earlier.publish("transaction", [{"id": "trims"}])
+    late = streams()
+    messages, missing = late.since(1, late.epoch)
+    assert missing and messages == []
+
+
+def test_the_tail_copies_other_processes_pushes_here(streams):
+    reader, writer = streams(), streams()
+    tail(reader)
+    writer.publish("alert", [{"id": 1}])
+    wait_until(lambda: reader.latest_seq == 1)
+    assert reader.since(0, reader.epoch)[0][0].items == [{"id": 1}]
+
+
+def test_without_redis_pushes_are_numbered_here_and_the_tail_rejoins_when_it_returns(streams):
+    with TcpProxy(REDIS_ADDRESS) as proxy:
+        stream = streams(url=f"redis://127.0.0.1:{proxy.port}/0")
+        stream.publish("transaction", [{"id": "before"}])
+        cluster_epoch = stream.epoch
+        tail(stream)
+        wait_until(lambda: stream.latest_seq == 1)
+        proxy.cut()
+        during = [stream.publish("transaction", [{"id": n}]) for n in range(3)]  # never raises
+        assert stream.state()["mode"] == LOCAL and "Redis unreachable" in stream.state()["degraded"]
+        assert [message.seq for message in during] == [1, 2, 3] and stream.epoch != cluster_epoch
+        assert [message.seq for message in stream.since(0, stream.epoch)[0]] == [1, 2, 3]
+        proxy.restore()
+        wait_until(lambda: stream.state()["mode"] == CLUSTER)
+        assert stream.state() == {"mode": CLUSTER, "epoch": cluster_epoch, "seq": 1, "degraded": None}
+        assert stream.publish("transaction", [{"id": "after"}]).seq == 2
+
+
+def test_the_fanout_resyncs_its_clients_when_the_stream_changes_epoch():
+    hub, presence = EventHub(), Presence()
+    recorder = Recorder(presence)
+    fanout = Fanout(hub, presence, recorder.emit, recorder.enter_room, sleep=lambda _: None)
+    presence.join("sid-1", "transactions", seq=0)
+    hub.publish("transaction", [{"id": "old"}])
+    fanout.round()
+    ended = hub.epoch
+    hub.restart("cluster-epoch", 40)  # joined a cluster's stream at its seq 40
+    hub.append(hub_message("cluster-epoch", 41))
+    fanout.round()
+    sent = [(event, data.get("epoch"), data["seq"], to) for event, data, to in recorder.sent[1:]]
+    assert sent == [("resync", "cluster-epoch", 40, None), ("transaction", None, 41, "transactions")]
+    assert "epoch " + ended in recorder.sent[1][1]["reason"]
+    assert presence.rooms_of("sid-1") == {"transactions": 40}
+
+
+def hub_message(epoch: str, seq: int) -> Message:
+    return Message(epoch, seq, "transaction", "2026-01-01T00:00:00+00:00", [{"id": seq}], False, time.time())
