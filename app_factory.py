@@ -18,7 +18,10 @@ from services.alerts.delivery_worker import DeliveryWorker
 from services.alerts.evaluator import Evaluator
 from services.alerts.evaluator import Settings as EvaluatorSettings
 from services.cache.circuit_breaker import CircuitOpenError, read_through
+from services.cluster import registry
 from services.cluster.connection import key
+from services.cluster.shared_cache import SharedCache
+from services.dashboard.reads import ReadContext, first_page_loaders
 from services.demo.traffic import DemoTraffic
 from services.realtime import websocket_transport
 from services.realtime.broadcaster import LiveBroadcaster
@@ -64,6 +67,7 @@ def register_runtime(app: Flask) -> None:
     """
     services = build_runtime(app.config)
     app.extensions["runtime"] = services
+    app.extensions[registry.CLUSTER] = registry.join(services, app.config)
     app.wsgi_app = services.monitor.wsgi_middleware(app.wsgi_app)
     app.request_class = RoutedRequest
 
@@ -108,10 +112,14 @@ def start_background_work(app: Flask) -> JobRunner:
     # Every server process sends webhooks (a conditional claim keeps two from sending one row); views wake it.
     app.extensions[DELIVERY_WORKER] = DeliveryWorker(db.session, app.config, socketio.start_background_task, socketio.sleep)
     app.extensions[DELIVERY_WORKER].start()
-    broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"])
-    alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), wake_delivery=app.extensions[DELIVERY_WORKER].wake,
-                           pause=lambda: socketio.sleep(0))
-    runner.start(standard_jobs(services, app.config)
+    cluster = app.extensions[registry.CLUSTER]
+    cluster.start(socketio.start_background_task, socketio.sleep)
+    share_cache(app)
+    # The leader (the one process without a message queue) broadcasts, evaluates alerts and maintains the tables.
+    broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"], cluster)
+    alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), is_evaluator=cluster.is_leader,
+                           wake_delivery=app.extensions[DELIVERY_WORKER].wake, pause=lambda: socketio.sleep(0))
+    runner.start(standard_jobs(services, app.config, cluster.is_leader)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
                     Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"], alert_loop.run)])
     for task in services.hub.background_tasks():  # the cluster stream's tail
@@ -120,6 +128,21 @@ def start_background_work(app: Flask) -> JobRunner:
     if app.config["DEMO"]:
         start_demo_traffic(app)
     return runner
+
+
+def share_cache(app: Flask) -> None:
+    """With a message queue, a cache clear or preload in this process reaches every process of the cluster."""
+    if not app.config["SOCKETIO_MESSAGE_QUEUE"]:
+        return
+    services = app.extensions["runtime"]
+
+    def preload_here() -> None:
+        with app.app_context():
+            services.cache.preload(first_page_loaders(ReadContext(db.session, services, utcnow())), propagate=False)
+
+    cluster = app.extensions[registry.CLUSTER]
+    shared = SharedCache(services.cache, cluster.redis, app.config["CLUSTER_NAME"], cluster.name, preload_here)
+    socketio.start_background_task(shared.listen, socketio.sleep)
 
 
 def start_demo_traffic(app: Flask) -> None:

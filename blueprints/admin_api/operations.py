@@ -9,6 +9,8 @@ from blueprints.audit_trail import record_event
 from blueprints.http import ApiError, bounded_int, json_body, runtime
 from extensions import db
 from services.cache.cache_manager import UnknownNamespace
+from services.cluster import registry
+from services.cluster.shared_cache import cluster_stats
 from services.dashboard import reads
 from services.monitoring import health
 from services.openapi import spec
@@ -33,6 +35,7 @@ def health_status():
                   "message_queue": services.cache.get_or_compute("health", "message_queue", lambda: (
                       health.check_message_queue(current_app.config["SOCKETIO_MESSAGE_QUEUE"]))),
                   "background_jobs": health.check_jobs(services, time.time()),
+                  "cluster": current_app.extensions[registry.CLUSTER].health(),
                   "circuit_breaker": services.breaker.status() | {
                       "status": "ok" if services.breaker.state == "closed" else "degraded"}}
     status = health.overall(components)
@@ -42,7 +45,8 @@ def health_status():
 
 @bp.get("/cache/stats")
 def cache_stats():
-    return jsonify(runtime().cache.stats())
+    """This process's caches, and under `cluster` every process's (as of their last heartbeat) and their sums."""
+    return jsonify(runtime().cache.stats() | {"cluster": cluster_stats(runtime())})
 
 
 @bp.post("/cache/clear")

@@ -10,6 +10,7 @@ from cachetools import LRUCache, TTLCache
 T = TypeVar("T")
 ClearHook = Callable[[str | None], None]
 InvalidateHook = Callable[[tuple[str, ...]], None]
+PreloadHook = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -137,17 +138,19 @@ def hit_rate(hits: int, misses: int) -> float | None:
 class CacheManager:
     """Named TTL caches shared by the API, the broadcaster and the ingest path of one process.
 
-    `on_clear(namespace)` and `on_invalidate(namespaces)` let another layer (e.g. a Redis
-    publisher) repeat a clear in every process; the receiving side calls back with propagate=False.
+    `on_clear(namespace)`, `on_invalidate(namespaces)` and `on_preload()` let another layer (the Redis
+    publisher of services/cluster/shared_cache.py) repeat a clear or a preload in every process; the receiving
+    side calls back with propagate=False.
     """
 
     def __init__(self, namespaces: Mapping[str, NamespaceConfig] = DEFAULT_NAMESPACES,
                  clock: Callable[[], float] = time.monotonic, on_clear: ClearHook | None = None,
-                 on_invalidate: InvalidateHook | None = None) -> None:
+                 on_invalidate: InvalidateHook | None = None, on_preload: PreloadHook | None = None) -> None:
         self._clock = clock
         self._namespaces = {name: _Namespace(config, clock) for name, config in namespaces.items()}
         self.on_clear = on_clear
         self.on_invalidate = on_invalidate
+        self.on_preload = on_preload
 
     @property
     def names(self) -> list[str]:
@@ -241,7 +244,7 @@ class CacheManager:
         names = tuple(name for name in self._namespaces if name in affected)
         return self.invalidate(*names, propagate=propagate) if names else 0
 
-    def preload(self, loaders: Mapping[str, Mapping[Hashable, Callable[[], Any]]]) -> dict:
+    def preload(self, loaders: Mapping[str, Mapping[Hashable, Callable[[], Any]]], propagate: bool = True) -> dict:
         """Compute and store every given (namespace, key); a loader's error stops the preload."""
         for name in loaders:
             self._namespace(name)  # refuse an unknown namespace before any work is done
@@ -251,6 +254,8 @@ class CacheManager:
             for key, load in by_key.items():
                 self.set(name, key, load())
                 warmed += 1
+        if propagate and self.on_preload is not None:
+            self.on_preload()
         return {"warmed": warmed, "namespaces": sorted(loaders), "seconds": round(self._clock() - started, 3)}
 
     def stats(self) -> dict:

@@ -6,10 +6,7 @@ same script: that counter is the fencing token, which the holder's writes carry 
 refuse the late writes of a holder that was paused past its lease (SIGSTOP, a long GC, a swapped-out VM).
 """
 import logging
-import os
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable
 
@@ -45,25 +42,24 @@ DRIFT_SHARE = 0.1
 
 
 def holder_name(token: str) -> str:
-    """`host:pid` of a lease token (tokens are `host:pid:random`)."""
+    """The owner (`host:pid`) of a lease token (tokens are `<owner>:<random>`)."""
     return token.rsplit(":", 1)[0]
 
 
 class Lease:
-    """One process's side of the lease `name` in cluster `cluster`."""
+    """The side of the lease `name` in cluster `cluster` of one process, `owner` (its `host:pid`)."""
 
-    def __init__(self, redis: Redis, cluster: str, name: str, ttl: float = 5.0,
+    def __init__(self, redis: Redis, cluster: str, name: str, owner: str, ttl: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.redis, self.ttl, self.clock = redis, ttl, clock
         self.key = key(cluster, "lease", name)
         self.fence_key = key(cluster, "lease", name, "fence")
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+        self.token = f"{owner}:{secrets.token_hex(6)}"  # unique even when a restarted process gets its old pid
         self.fence: int | None = None  # the fencing token of the current holding, None when not holding
         self._deadline = 0.0  # local clock: leader work stops here unless a renewal moves it
         self._acquire = redis.register_script(ACQUIRE)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
-        self.stopped = threading.Event()
 
     @property
     def ttl_ms(self) -> int:
@@ -110,11 +106,10 @@ class Lease:
         return holder_name(token.decode()) if token else None
 
     def keep(self, sleep: Callable[[float], None]) -> None:
-        """The loop each process runs: renew or try to take the lease every ttl/3, until `stopped`."""
-        while not self.stopped.is_set():
+        """The loop each process runs for the life of the process: renew or try to take the lease every ttl/3."""
+        while True:
             self.refresh()
             sleep(self.ttl / 3)
-        self.release()
 
     def _extend(self, sent: float) -> None:
         self._deadline = sent + self.ttl * (1 - DRIFT_SHARE)

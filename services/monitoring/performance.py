@@ -61,10 +61,14 @@ class _Totals:
 class RequestMonitor:
     """Per-(minute, endpoint, method) request totals of one process, kept in memory."""
 
-    def __init__(self, host: str, pid: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, host: str, pid: int, clock: Callable[[], float] = time.time,
+                 peer_rows: Callable[[], list[dict]] = list) -> None:
         self.host = host
         self.pid = pid
         self._clock = clock
+        # The other processes' unflushed rows (services/cluster/shared_measurements.Peers), so that stats read
+        # from the database plus `snapshot_unflushed` cover the cluster; none for a process alone.
+        self._peer_rows = peer_rows
         self._lock = threading.Lock()
         self._series: dict[tuple[int, str, str], _Totals] = {}
         self._overhead_us: float | None = None
@@ -87,8 +91,12 @@ class RequestMonitor:
             return [self._row(key, self._series.pop(key)) for key in done]
 
     def snapshot_unflushed(self) -> list[dict]:
-        """Return every row not yet drained for `flush`, leaving them in place: the minute in progress, and a minute
-        just over until the flush job takes it (up to 10 s), which the database does not hold yet either."""
+        """Return every row not yet drained for `flush` in the cluster: this process's and its peers'."""
+        return self.own_unflushed() + self._peer_rows()
+
+    def own_unflushed(self) -> list[dict]:
+        """Return this process's rows not yet drained for `flush`, leaving them in place: the minute in progress,
+        and a minute just over until the flush job takes it (up to 10 s), which the database does not hold yet."""
         with self._lock:
             return [self._row(key, totals) for key, totals in self._series.items()]
 
@@ -256,7 +264,8 @@ def minute_start(since: datetime) -> datetime:
 
 def stored_rows(session: Session, since: datetime, until: datetime, match: Mapping[str, str] = MappingProxyType({})):
     """The stored per-minute rollups of [since, until) whose columns equal `match`."""
-    query = select(RequestRollup.minute, RequestRollup.endpoint, RequestRollup.method, RequestRollup.count,
+    query = select(RequestRollup.minute, RequestRollup.host, RequestRollup.pid, RequestRollup.endpoint,
+                   RequestRollup.method, RequestRollup.count,
                    RequestRollup.errors, RequestRollup.total_ms, RequestRollup.histogram).where(
         RequestRollup.minute >= since, RequestRollup.minute < until)
     for name, value in match.items():
@@ -266,11 +275,12 @@ def stored_rows(session: Session, since: datetime, until: datetime, match: Mappi
 
 def _rows_in_window(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict],
                     match: Mapping[str, str] = MappingProxyType({}), stored: list[Mapping] | None = None):
-    if stored is None:
-        yield from stored_rows(session, since, until, match)
-    else:
-        yield from _within(stored, since, until, match)
-    yield from _within(extra_rows, since, until, match)
+    stored = list(stored_rows(session, since, until, match) if stored is None else _within(stored, since, until, match))
+    # Another process's rows come from its last heartbeat, which may predate the flush that stored them since;
+    # a process flushes a minute whole and once, so a stored series-minute means its shared row is already in.
+    flushed = {_series_key(row) for row in stored}
+    yield from stored
+    yield from (row for row in _within(extra_rows, since, until, match) if _series_key(row) not in flushed)
 
 
 def _within(rows: Iterable[Mapping], since: datetime, until: datetime, match: Mapping[str, str]):

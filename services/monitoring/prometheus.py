@@ -1,4 +1,4 @@
-"""Prometheus metrics of this process's host, requests, ingest, real-time clients and cache.
+"""Prometheus metrics of the processes' hosts, requests, ingest, real-time clients and caches.
 
 A prometheus_client collector reads them from the runtime at each scrape: the services already keep these
 figures, so nothing is counted twice. Each app has a registry of its own, not prometheus_client's global one,
@@ -6,10 +6,12 @@ which would add the library's own process and platform metrics and outlive the a
 """
 from collections.abc import Iterator
 from functools import reduce
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from services.cluster import shared_measurements
 from services.monitoring.histogram import LogHistogram, bucket_value
 from services.runtime.process import Runtime
 
@@ -25,21 +27,33 @@ HOST_GAUGES = {"pulseboard_host_cpu_percent": ("cpu", "percent"),
 
 
 class RuntimeCollector:
-    """Turns one process's runtime into metric families, afresh at each collect()."""
+    """Turns the runtime into metric families, afresh at each collect(). In a cluster a scrape of any process
+    covers every process (the others as of their last heartbeat), each series labelled with its host and pid."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        if self.runtime.latest_sample:
-            yield from host_families(self.runtime.latest_sample)
-        requests = self.runtime.request_lifetime()
-        if requests:
-            yield request_family(requests)
-        yield counter_family("pulseboard_ingested_items", "items stored by the ingest API", "kind", self.runtime.ingested)
-        yield counter_family("pulseboard_rejected_items", "items refused by the ingest API", "kind", self.runtime.rejected)
-        yield clients_family(self.runtime.presence.counts())
-        yield from cache_families(self.runtime.cache.stats()["namespaces"])
+        processes = [shared_measurements.own(self.runtime), *self.runtime.peers.processes]
+        # One process keeps the series it always had; several get a process's labels, so no two series collide.
+        by = ProcessLabels(("host", "pid") if len(processes) > 1 else ())
+        for sample in (process.sample for process in processes if process.sample):
+            yield from host_families(sample)
+        if any(process.lifetime for process in processes):
+            yield request_family(processes, by)
+        yield counter_family("pulseboard_ingested_items", "items stored by the ingest API", "kind",
+                             [(process, process.ingested) for process in processes], by)
+        yield counter_family("pulseboard_rejected_items", "items refused by the ingest API", "kind",
+                             [(process, process.rejected) for process in processes], by)
+        yield clients_family(processes, by)
+        yield from cache_families(processes, by)
+
+
+class ProcessLabels(NamedTuple):
+    names: tuple[str, ...]
+
+    def of(self, process: shared_measurements.Measurements) -> list[str]:
+        return [process.host, str(process.pid)] if self.names else []
 
 
 def registry(runtime: Runtime) -> CollectorRegistry:
@@ -56,12 +70,14 @@ def host_families(sample: dict) -> Iterator[GaugeMetricFamily]:
         yield family
 
 
-def request_family(rows: list[dict]) -> HistogramMetricFamily:
+def request_family(processes: list, by: ProcessLabels) -> HistogramMetricFamily:
     """Request durations since the process started, as a cumulative histogram per endpoint and method."""
     family = HistogramMetricFamily("pulseboard_request_duration_ms", "request durations since the process started",
-                                   labels=["endpoint", "method"])
-    for row in rows:
-        family.add_metric([row["endpoint"], row["method"]], cumulative_buckets(row), round(row["total_ms"], 3))
+                                   labels=["endpoint", "method", *by.names])
+    for process in processes:
+        for row in process.lifetime:
+            family.add_metric([row["endpoint"], row["method"], *by.of(process)], cumulative_buckets(row),
+                              round(row["total_ms"], 3))
     return family
 
 
@@ -71,23 +87,28 @@ def cumulative_buckets(row: dict) -> list[tuple[str, int]]:
     return below + [("+Inf", row["count"])]
 
 
-def counter_family(name: str, help_text: str, label: str, counts: dict) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, help_text, labels=[label])
-    for value, count in sorted(counts.items()):
-        family.add_metric([value], count)
+def counter_family(name: str, help_text: str, label: str, counts: list[tuple], by: ProcessLabels) -> CounterMetricFamily:
+    """`counts`: (process, {label value: count}) of each process."""
+    family = CounterMetricFamily(name, help_text, labels=[label, *by.names])
+    for process, values in counts:
+        for value, count in sorted(values.items()):
+            family.add_metric([value, *by.of(process)], count)
     return family
 
 
-def clients_family(presence: dict) -> GaugeMetricFamily:
-    family = GaugeMetricFamily("pulseboard_connected_clients", "real-time clients connected", labels=["transport"])
-    family.add_metric(["socketio"], presence["sockets"])
-    family.add_metric(["sse"], presence["streams"])
+def clients_family(processes: list, by: ProcessLabels) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("pulseboard_connected_clients", "real-time clients connected",
+                               labels=["transport", *by.names])
+    for process in processes:
+        family.add_metric(["socketio", *by.of(process)], process.clients.get("sockets", 0))
+        family.add_metric(["sse", *by.of(process)], process.clients.get("streams", 0))
     return family
 
 
-def cache_families(namespaces: dict[str, dict]) -> Iterator[Metric]:
+def cache_families(processes: list, by: ProcessLabels) -> Iterator[Metric]:
     for stat, kind in (("hits", CounterMetricFamily), ("misses", CounterMetricFamily), ("size", GaugeMetricFamily)):
-        family = kind(f"pulseboard_cache_{stat}", f"cache {stat}", labels=["namespace"])
-        for name, values in sorted(namespaces.items()):
-            family.add_metric([name], values[stat])
+        family = kind(f"pulseboard_cache_{stat}", f"cache {stat}", labels=["namespace", *by.names])
+        for process in processes:
+            for name, values in sorted((process.cache or {}).get("namespaces", {}).items()):
+                family.add_metric([name, *by.of(process)], values[stat])
         yield family

@@ -5,6 +5,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from services.analytics import kpis
+from services.cluster.registry import SoloCluster
 from services.ingest.event_schema import amount_text
 from services.realtime.presence import Presence
 from services.runtime.process import Runtime
@@ -31,25 +32,42 @@ def revenue_delta(before: dict[str, str], after: dict[str, str]) -> dict[str, st
 
 
 class LiveBroadcaster:
-    def __init__(self, runtime: Runtime, presence: Presence, interval: float) -> None:
+    """One per process; in a cluster only the leader's ticks (`cluster`: services/cluster/registry.py's Registry or
+    SoloCluster) build an update, from the cluster's figures, and publish it with the leader's fencing token."""
+
+    def __init__(self, runtime: Runtime, presence: Presence, interval: float, cluster=None) -> None:
         self.runtime, self.presence, self.interval = runtime, presence, interval
+        self.cluster = cluster or SoloCluster(runtime)
         self.previous_revenue: dict[str, str] | None = None
         self.previous_counts = (0, 0)
 
     def tick(self, session: Session, now: datetime) -> dict | None:
-        """Build and publish one live_update when somebody listens; return it (None when nobody does)."""
-        if not self.presence.listening("live_update"):
+        """Build and publish one live_update when this process leads and somebody listens; return it (None else)."""
+        if not self.cluster.is_leader():
+            # A leader that comes back later starts its deltas afresh rather than from its last turn's figures.
+            self.previous_revenue, self.previous_counts = None, (0, 0)
+            return None
+        if not (self.presence.listening("live_update") or self.runtime.peers.listening("live_update")):
             return None
         snapshot = self.runtime.cache.get_or_compute("live", "snapshot",
                                                      lambda: kpis.live_snapshot(session, self.runtime, now))
-        counts = (self.runtime.ingested["transactions"], self.runtime.ingested["activities"])
+        ingested = self.runtime.ingested + self.runtime.peers.ingested()
+        counts = (ingested["transactions"], ingested["activities"])
         revenue = snapshot["kpis"]["revenue_today"]
-        update = {"kpis": snapshot["kpis"], "host": compact_host(snapshot["host"]),
+        update = {"kpis": snapshot["kpis"], "host": compact_host(snapshot["host"]), "processes": self.processes(),
                   "performance": {key: snapshot["performance"].get(key)
                                   for key in ("count", "rps", "avg_ms", "p95_ms", "p99_ms", "error_rate")},
                   "revenue_delta": revenue_delta(self.previous_revenue, revenue) if self.previous_revenue is not None else {},
-                  "transactions_delta": counts[0] - self.previous_counts[0],
-                  "activity_delta": counts[1] - self.previous_counts[1], "interval": self.interval}
+                  # Never negative: a process that leaves the cluster takes its counters with it.
+                  "transactions_delta": max(0, counts[0] - self.previous_counts[0]),
+                  "activity_delta": max(0, counts[1] - self.previous_counts[1]), "interval": self.interval}
         self.previous_revenue, self.previous_counts = revenue, counts
-        self.runtime.hub.publish("live_update", [update])
+        # Refused (None) when another process took the lease while this one was paused after the check above.
+        if self.runtime.hub.publish("live_update", [update], fence=self.cluster.fence()) is None:
+            return None
         return update
+
+    def processes(self) -> list[dict]:
+        """Each process's host figures, so the dashboard can show the cluster beside the leader's own."""
+        samples = [self.runtime.latest_sample] + [peer.sample for peer in self.runtime.peers.processes]
+        return [{"host": sample["host"], "pid": sample["pid"], **compact_host(sample)} for sample in samples if sample]

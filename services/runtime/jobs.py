@@ -71,10 +71,19 @@ def purge_before(session: Session, column, cutoff) -> None:
     session.execute(delete(column.class_).where(column < cutoff))
 
 
-def standard_jobs(runtime: Runtime, settings: dict) -> list[Job]:
+def standard_jobs(runtime: Runtime, settings: dict, is_leader: Callable[[], bool] = lambda: True) -> list[Job]:
+    """Every process samples its host and flushes its own request minutes; only the cluster's leader maintains,
+    since two processes rolling up the same period at once would both add its rollup row."""
     return [Job("host_sample", settings["SYSTEM_SAMPLE_INTERVAL"], sample_host(runtime)),
             Job("request_rollups", 10.0, flush_requests(runtime)),
-            Job("maintenance", settings["MAINTENANCE_INTERVAL"], maintain(settings))]
+            Job("maintenance", settings["MAINTENANCE_INTERVAL"], only_when(is_leader, maintain(settings)))]
+
+
+def only_when(condition: Callable[[], bool], run: Callable[[Session], None]) -> Callable[[Session], None]:
+    def guarded(session: Session) -> None:
+        if condition():
+            run(session)
+    return guarded
 
 
 class JobRunner:

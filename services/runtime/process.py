@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from services.cache.circuit_breaker import CircuitBreaker
+from services.cluster.shared_measurements import Peers
 from services.cluster.stream import build_stream
 from services.ingest.writer import as_event
 from services.monitoring.performance import RequestMonitor
@@ -35,6 +36,7 @@ class Runtime:
     host: str
     pid: int
     presence: Presence = field(default_factory=Presence)
+    peers: Peers = field(default_factory=Peers)  # the cluster's other processes; none without a message queue
     fanout: "Fanout | None" = None  # set once Socket.IO is attached (app_factory.register_realtime)
     started_at: float = field(default_factory=time.time)
     latest_sample: dict | None = None
@@ -50,7 +52,7 @@ class Runtime:
     def request_lifetime(self) -> list[dict]:
         """Lifetime request totals per endpoint, including the minute in progress."""
         merged = {key: {**value, "histogram": dict(value["histogram"])} for key, value in self.request_totals.items()}
-        fold_request_rows(merged, self.monitor.snapshot_unflushed())
+        fold_request_rows(merged, self.monitor.own_unflushed())
         return list(merged.values())
 
     def announce_ingested(self, stored: dict[str, list[dict]], errors: list[dict] = ()) -> None:
@@ -79,9 +81,10 @@ def fold_request_rows(totals: dict, rows: list[dict]) -> None:
 
 def build_runtime(settings: dict) -> Runtime:
     host, pid = socket.gethostname(), os.getpid()
+    peers = Peers()
     return Runtime(hub=build_stream(settings),
                    cache=CacheManager(DEFAULT_NAMESPACES),
                    breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
                                           reset_timeout=settings["BREAKER_RESET_SECONDS"],
                                           trip_on=DATABASE_FAILURES),
-                   monitor=RequestMonitor(host, pid), host=host, pid=pid)
+                   monitor=RequestMonitor(host, pid, peer_rows=peers.request_rows), host=host, pid=pid, peers=peers)

@@ -99,7 +99,9 @@ def test_health_is_healthy_with_every_component(admin, client):
     body = client.get("/admin/api/health").json
     assert body["status"] == "healthy"
     assert set(body["components"]) == {"database", "cache", "realtime", "message_queue", "background_jobs",
-                                       "circuit_breaker"}
+                                       "circuit_breaker", "cluster"}
+    me = f"{body['host']}:{body['pid']}"  # without a message queue the process is a cluster of one, and its leader
+    assert body["components"]["cluster"]["leader"] == me and len(body["components"]["cluster"]["processes"]) == 1
 
 
 def test_performance_stats_count_the_requests_made(admin, client):

@@ -10,6 +10,7 @@ from services.cluster.lease import Lease, holder_name
 from tests.conftest import service_missing
 from tests.tcp_proxy import TcpProxy
 
+OWNER = "test-host:1"
 REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -43,7 +44,7 @@ def cluster(redis):
 
 
 def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluster):
-    first, second = Lease(redis, cluster, "leader"), Lease(redis, cluster, "leader")
+    first, second = Lease(redis, cluster, "leader", OWNER), Lease(redis, cluster, "leader", OWNER)
     assert first.refresh() and first.held()
     assert not second.refresh() and not second.held()
     assert first.fence == 1 and second.fence is None
@@ -56,7 +57,7 @@ def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluste
 
 
 def test_renew_and_release_with_another_token_are_refused(redis, cluster):
-    holder, other = Lease(redis, cluster, "leader"), Lease(redis, cluster, "leader")
+    holder, other = Lease(redis, cluster, "leader", OWNER), Lease(redis, cluster, "leader", OWNER)
     holder.refresh()
     other.fence = 99  # as if other believed it held the lease: its renewal must still fail on the token
     assert not other.refresh() and other.fence is None
@@ -67,7 +68,8 @@ def test_renew_and_release_with_another_token_are_refused(redis, cluster):
 
 def test_a_holder_that_stops_renewing_is_taken_over_after_the_ttl(redis, cluster):
     clock = Clock()
-    holder, waiting = Lease(redis, cluster, "leader", ttl=0.5, clock=clock), Lease(redis, cluster, "leader", ttl=0.5)
+    holder = Lease(redis, cluster, "leader", OWNER, ttl=0.5, clock=clock)
+    waiting = Lease(redis, cluster, "leader", OWNER, ttl=0.5)
     holder.refresh()
     assert not waiting.refresh()
     clock.now += 0.5  # the holder paused past its ttl: it stops leader work before Redis lets anyone else in
@@ -84,7 +86,7 @@ def test_the_holder_steps_down_by_its_own_deadline_while_redis_is_away(redis, cl
     clock = Clock()
     with TcpProxy(("127.0.0.1", redis.connection_pool.connection_kwargs["port"])) as proxy:
         through_proxy = connect(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.2)
-        holder = Lease(through_proxy, cluster, "leader", ttl=5, clock=clock)
+        holder = Lease(through_proxy, cluster, "leader", OWNER, ttl=5, clock=clock)
         assert holder.refresh()
         proxy.cut()
         clock.now += 4.4

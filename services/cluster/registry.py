@@ -1,0 +1,156 @@
+"""The cluster's processes and its leader, as this process takes part in them (SPEC §8).
+
+Every process runs two loops: the leader lease's (services/cluster/lease.py) and a heartbeat that writes its
+entry (host, pid, started, last heartbeat, clients) to one Redis hash of the cluster, prunes entries that
+stopped beating, shares its measurements (services/cluster/shared_measurements.py) and reads the others'.
+The leader — the lease holder — runs what must run once in the cluster: the live_update broadcaster and the
+alert evaluator. Without a message queue a process is a cluster of one and its own leader.
+
+Redis unreachable: a leader keeps its role only until its lease deadline (the ttl from its last renewal),
+since another process may take over once the key expires; a process that never reached Redis never leads.
+Every process keeps serving its own clients, and sees no peers until Redis answers again.
+"""
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from redis import Redis
+
+from services.cluster import shared_measurements
+from services.cluster.connection import REDIS_DOWN, connect, key
+from services.cluster.lease import Lease
+from services.runtime.process import Runtime
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 2.0
+# An entry this old belongs to a process that died (three beats missed); its measurements expire with it.
+STALE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
+LEASE_SECONDS = 5.0
+LEADER_LEASE = "leader"
+CLUSTER = "cluster"  # its key in app.extensions
+
+
+def process_name(host: str, pid: int) -> str:
+    return f"{host}:{pid}"
+
+
+class SoloCluster:
+    """A process without a message queue: the whole cluster, and its leader."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def is_leader(self) -> bool:
+        return True
+
+    def fence(self) -> tuple[str, int] | None:
+        return None
+
+    def start(self, spawn: Callable, sleep: Callable[[float], None]) -> None:
+        pass
+
+    def health(self) -> dict:
+        me = process_name(self.runtime.host, self.runtime.pid)
+        return {"status": "ok", "mode": "single process", "leader": me,
+                "processes": [readable(entry(self.runtime, time.time()))]}
+
+
+class Registry:
+    """This process's membership of a cluster on Redis: its heartbeat, its view of the others, its lease."""
+
+    def __init__(self, runtime: Runtime, redis: Redis, cluster: str, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.runtime, self.redis, self.cluster = runtime, redis, cluster
+        self.name = process_name(runtime.host, runtime.pid)
+        self.processes_key = key(cluster, "processes")
+        self.lease = Lease(redis, cluster, LEADER_LEASE, self.name, ttl=lease_seconds)
+        self.last_beat: float | None = None  # wall clock of the last heartbeat Redis took
+
+    def is_leader(self) -> bool:
+        return self.lease.held()
+
+    def fence(self) -> tuple[str, int] | None:
+        """(fence key, token) that the leader's writes carry; None when this process is not the leader."""
+        token = self.lease.fence
+        return (self.lease.fence_key, token) if token is not None and self.lease.held() else None
+
+    def start(self, spawn: Callable, sleep: Callable[[float], None]) -> None:
+        spawn(self.lease.keep, sleep)
+        spawn(self.keep_beating, sleep)
+
+    def keep_beating(self, sleep: Callable[[float], None]) -> None:
+        while True:
+            self.beat()
+            sleep(HEARTBEAT_SECONDS)
+
+    def beat(self) -> None:
+        """Write this process's entry and measurements, prune the dead, and read the others' measurements."""
+        now = time.time()
+        try:
+            self.runtime.peers.replace(self._exchange(now))
+            self.last_beat = now
+        except REDIS_DOWN as error:
+            self.runtime.peers.replace([])  # no stale figures of processes this one cannot hear from
+            log.warning("cluster heartbeat failed: %s", error)
+
+    def _exchange(self, now: float) -> list[shared_measurements.Measurements]:
+        mine = self.measurements_key(self.name)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.processes_key, self.name, json.dumps(entry(self.runtime, now)))
+        pipe.hset(mine, mapping=shared_measurements.encode(shared_measurements.own(self.runtime)))
+        pipe.pexpire(mine, int(STALE_AFTER_SECONDS * 1000))
+        pipe.hgetall(self.processes_key)
+        entries = live_entries(self.redis, self.processes_key, pipe.execute()[-1], now)
+        others = [item for item in entries if process_name(item["host"], item["pid"]) != self.name]
+        pipe = self.redis.pipeline(transaction=False)
+        for other in others:
+            pipe.hgetall(self.measurements_key(process_name(other["host"], other["pid"])))
+        return [shared_measurements.decode(other["host"], other["pid"], fields)
+                for other, fields in zip(others, pipe.execute(), strict=True) if fields]
+
+    def measurements_key(self, name: str) -> str:
+        return key(self.cluster, "measurements", name)
+
+    def health(self) -> dict:
+        """The `cluster` component of GET /admin/api/health, read from Redis now."""
+        try:
+            leader = self.lease.holder()
+            processes = live_entries(self.redis, self.processes_key, self.redis.hgetall(self.processes_key), time.time())
+        except REDIS_DOWN as error:
+            return {"status": "degraded", "error": f"Redis unreachable: {str(error)[:200]}",
+                    "leader": self.name if self.is_leader() else None,
+                    "processes": [readable(entry(self.runtime, self.last_beat))]}
+        return {"status": "ok" if leader else "degraded", "leader": leader,
+                "processes": [readable(item) for item in sorted(processes, key=lambda item: item["started"])]}
+
+
+def entry(runtime: Runtime, beat_at: float | None) -> dict:
+    return {"host": runtime.host, "pid": runtime.pid, "started": runtime.started_at, "last_heartbeat": beat_at,
+            "clients": runtime.presence.counts()}
+
+
+def readable(item: dict) -> dict:
+    """An entry with its times as ISO 8601, like every other time the API answers with."""
+    return item | {name: iso(item[name]) for name in ("started", "last_heartbeat")}
+
+
+def iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def live_entries(redis: Redis, processes_key: str, fields: dict[bytes, bytes], now: float) -> list[dict]:
+    """The entries that still beat; those that stopped are deleted on the way."""
+    entries, stale = [], []
+    for name, value in fields.items():
+        item = json.loads(value)
+        (stale if now - item["last_heartbeat"] > STALE_AFTER_SECONDS else entries).append((name, item))
+    if stale:
+        redis.hdel(processes_key, *(name for name, _ in stale))
+    return [item for _, item in entries]
+
+
+def join(runtime: Runtime, settings: dict) -> Registry | SoloCluster:
+    """The process's place in its cluster: on the message queue's Redis, or alone without one."""
+    url = settings["SOCKETIO_MESSAGE_QUEUE"]
+    return Registry(runtime, connect(url), settings["CLUSTER_NAME"]) if url else SoloCluster(runtime)

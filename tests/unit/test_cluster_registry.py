@@ -1,0 +1,116 @@
+"""The process registry and shared measurements on a real Redis: two processes' runtimes in one test process."""
+import dataclasses
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from config import TestConfig
+from services.cluster import registry as cluster_registry
+from services.cluster.connection import REDIS_DOWN, connect
+from services.monitoring import performance
+from services.monitoring.prometheus import RuntimeCollector
+from services.runtime.process import build_runtime
+from tests.conftest import service_missing
+
+REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SETTINGS = {name: getattr(TestConfig, name) for name in dir(TestConfig) if name.isupper()}
+
+
+@pytest.fixture
+def redis():
+    client = connect(REDIS_URL)
+    try:
+        client.ping()
+    except REDIS_DOWN as error:
+        service_missing("Redis at " + REDIS_URL, error)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cluster(redis):
+    name = f"test-registry-{uuid.uuid4().hex[:8]}"
+    yield name
+    for stale in redis.scan_iter(f"{name}:*"):
+        redis.delete(stale)
+
+
+def member(redis, cluster: str, pid: int) -> cluster_registry.Registry:
+    runtime = build_runtime(SETTINGS)
+    runtime = dataclasses.replace(runtime, pid=pid, monitor=performance.RequestMonitor(
+        runtime.host, pid, peer_rows=runtime.peers.request_rows))
+    return cluster_registry.Registry(runtime, redis, cluster)
+
+
+def test_health_names_the_leader_and_every_process(redis, cluster):
+    first, second = member(redis, cluster, 101), member(redis, cluster, 102)
+    first.lease.refresh()
+    second.lease.refresh()
+    first.beat()
+    second.beat()
+    for view in (first.health(), second.health()):
+        assert view["status"] == "ok" and view["leader"] == first.name
+        assert [(item["pid"], item["clients"]["sockets"]) for item in view["processes"]] == [(101, 0), (102, 0)]
+        assert all(datetime.fromisoformat(item["last_heartbeat"]) for item in view["processes"])
+    assert first.is_leader() and first.fence() == (first.lease.fence_key, 1)
+    assert not second.is_leader() and second.fence() is None
+
+
+def test_a_process_that_stops_beating_is_pruned(redis, cluster):
+    gone, staying = member(redis, cluster, 201), member(redis, cluster, 202)
+    gone.beat()
+    stale = time.time() - cluster_registry.STALE_AFTER_SECONDS - 1
+    redis.hset(gone.processes_key, gone.name, redis.hget(gone.processes_key, gone.name).replace(
+        str(gone.last_beat).encode(), str(stale).encode()))
+    staying.beat()
+    assert [item["pid"] for item in staying.health()["processes"]] == [202]
+    assert staying.runtime.peers.processes == []
+    assert redis.hkeys(staying.processes_key) == [staying.name.encode()]
+
+
+def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, cluster):
+    first, second = member(redis, cluster, 301), member(redis, cluster, 302)
+    now = time.time()
+    first.runtime.monitor.record("/api/v1/ingest", "POST", 200, 4.0, now=now)
+    first.runtime.monitor.record("/api/v1/ingest", "POST", 500, 8.0, now=now)
+    second.runtime.monitor.record("/api/v1/ingest", "POST", 200, 2.0, now=now)
+    first.runtime.ingested["transactions"] += 7
+    first.runtime.latest_sample = {"host": first.runtime.host, "pid": 301, "cpu": {"percent": 5.0, "load_avg": [0.1]},
+                                   "memory": {"percent": 40.0}, "disk": {"percent": 50.0},
+                                   "process": {"rss": 1000, "cpu_percent": 1.0}}
+    first.beat()
+    second.beat()
+    first.beat()
+    rows = second.runtime.monitor.snapshot_unflushed()
+    assert sorted((row["pid"], row["count"]) for row in rows) == [(301, 2), (302, 1)]
+    assert second.runtime.peers.ingested()["transactions"] == 7
+    assert [peer.sample["pid"] for peer in second.runtime.peers.processes] == [301]
+    scraped = {(metric.name, tuple(sorted(sample.labels.items())), sample.value)
+               for metric in RuntimeCollector(second.runtime).collect() for sample in metric.samples}
+    assert ("pulseboard_ingested_items", (("host", first.runtime.host), ("kind", "transactions"), ("pid", "301")),
+            7) in scraped
+    assert any(name == "pulseboard_host_cpu_percent" and ("pid", "301") in labels for name, labels, _ in scraped)
+
+
+def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(redis, cluster, db_session):
+    first, second = member(redis, cluster, 401), member(redis, cluster, 402)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    first.runtime.monitor.record("/x", "GET", 200, 3.0, now=minute.timestamp() + 1)
+    first.beat()
+    second.beat()  # second now holds first's row for that minute
+    performance.flush(db_session, first.runtime.monitor.drain_completed())  # then first stores it
+    db_session.commit()
+    stats = performance.summary(db_session, minute, datetime.now(UTC), second.runtime.monitor.snapshot_unflushed())
+    assert stats["count"] == 1
+
+
+def test_without_redis_a_process_sees_no_peers_and_health_is_degraded(cluster):
+    alone = cluster_registry.Registry(build_runtime(SETTINGS), connect("redis://127.0.0.1:1/0", timeout=0.2), cluster)
+    alone.beat()
+    view = alone.health()
+    assert view["status"] == "degraded" and view["leader"] is None and "Redis unreachable" in view["error"]
+    assert [item["pid"] for item in view["processes"]] == [alone.runtime.pid]
+    assert not alone.lease.refresh() and not alone.is_leader()
