@@ -3,8 +3,8 @@ everything that follows from a change — history, silences, flapping, notificat
 
 One process runs it (`is_evaluator` is the seam the cluster setup decides with). A pass reads rollups and
 in-process histograms through one `series.Reads`, so rules on the same series share a read, and custom metrics
-come from a history kept between passes that reloads only the buckets that changed. It commits its own work before publishing, so no dashboard is told of a state
-the database does not hold.
+come from a history kept between passes that reloads only the buckets that changed. It commits its own work
+before publishing, so no dashboard is told of a state the database does not hold.
 """
 import logging
 import re

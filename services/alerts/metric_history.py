@@ -23,7 +23,6 @@ from database import MetricRollup
 from services.alerts.series_query import Span
 from services.analytics import metric_queries
 from services.analytics.time_buckets import floor_time
-from services.monitoring.histogram import LogHistogram
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Folded:
     sum: float
     min: float
     max: float
-    histogram: LogHistogram | None
+    histogram: dict[int, int] | None  # bucket index: count, when a percentile needs it
 
 
 class _Part(NamedTuple):
@@ -117,9 +116,13 @@ class MetricHistory:
         if held is None or held[0] != versions:
             held = kept.folds[key] = (versions, _fold(
                 (part for moment in moments for part in kept.complete[moment].parts.get(name, ())), histograms))
-        if span.end <= kept.current_start or not kept.in_progress.get(name):
-            return list(held[1].values())
-        return list(_fold(kept.in_progress[name], histograms, held[1]).values())
+        complete = list(held[1].values())
+        if span.end <= kept.current_start:
+            return complete
+        # The bucket in progress stays parts of its own: rules group parts by labels and aggregate adds them up,
+        # which costs less than folding it onto a copy of every complete fold each pass.
+        return complete + [Folded(part.tags, part.count, part.sum, part.min, part.max, part.histogram if histograms else None)
+                           for part in kept.in_progress.get(name, ())]
 
     def end_pass(self) -> None:
         """Forget the folds no rule read in this pass (their windows moved on)."""
@@ -153,24 +156,20 @@ def fold_rows(rows: list, histograms: bool) -> list[Folded]:
     return list(_fold((_part(row, row.histogram if histograms else None) for row in rows), histograms).values())
 
 
-def _fold(parts: Iterable[_Part], histograms: bool, onto: dict[int, Folded] | None = None) -> dict[int, Folded]:
-    """Sum `parts` per tag set, onto an earlier fold when given (which is left as it was)."""
+def _fold(parts: Iterable[_Part], histograms: bool) -> dict[int, Folded]:
+    """Sum `parts` per tag set."""
     # Rows of one tag set share one tags dict (metric_queries.TagsFromKey), so its id groups them; should two
     # share tags in different dicts, they stay two parts, which aggregate the same.
     sums: dict[int, list] = {}
     for part in parts:
         entry = sums.get(id(part.tags))
         if entry is None:
-            base = onto.get(id(part.tags)) if onto else None
-            if base is None:
-                base = Folded(part.tags, 0, 0.0, part.min, part.max, None)
-            entry = sums[id(part.tags)] = [base.tags, base.count, base.sum, base.min, base.max,
-                                           LogHistogram(base.histogram and base.histogram.counts) if histograms else None]
+            entry = sums[id(part.tags)] = [part.tags, 0, 0.0, part.min, part.max, {} if histograms else None]
         entry[1] += part.count
         entry[2] += part.sum
         entry[3], entry[4] = min(entry[3], part.min), max(entry[4], part.max)
         if histograms and part.histogram:
-            entry[5].merge_counts(part.histogram)
-    folded = dict(onto or {})
-    folded.update((key, Folded(*entry)) for key, entry in sums.items())
-    return folded
+            merged = entry[5]
+            for index, count in part.histogram.items():
+                merged[index] = merged.get(index, 0) + count
+    return {key: Folded(*entry) for key, entry in sums.items()}

@@ -6,6 +6,8 @@ land in the end buckets. A bucket's representative value is its geometric middle
 is reported within 10**(1/40) - 1 ≈ 5.9 % of itself.
 """
 import math
+from collections.abc import Iterable
+from itertools import chain
 
 BUCKETS_PER_DECADE = 20
 MIN_MAGNITUDE = 1e-3
@@ -98,6 +100,14 @@ class LogHistogram:
 
     def __repr__(self) -> str:
         return f"LogHistogram(count={self.count}, buckets={len(self.counts)})"
+
+
+def percentile_across(counts: Iterable[dict[int, int]], q: float) -> float | None:
+    """The `q`th percentile of several histograms' counts (bucket index: count) taken together, without building
+    their merged histogram: the percentile sorts the buckets anyway, and repeated indexes add up as it walks."""
+    ordered = sorted(chain.from_iterable(part.items() for part in counts))
+    total = sum(count for _, count in ordered)
+    return bucket_value(_index_at_rank(ordered, _rank(q, total))) if total else None
 
 
 def _rank(q: float, total: int) -> int:
