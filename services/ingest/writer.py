@@ -153,18 +153,21 @@ def fold_points(rows: list[dict]) -> dict[tuple, list]:
 
 
 def load_rollups(bulk: BulkSql, fresh: dict[tuple, list]) -> list[tuple]:
-    """The stored rollups that may match the batch's series: by name, bucket and bucket start (the unique index)."""
+    """The stored rollups that may match the batch's series: by name, bucket and bucket start (the unique index).
+
+    One SELECT per bucket, each an index search on all three columns; with the buckets OR-ed in one WHERE, SQLite
+    searched by name alone and read every rollup the names ever had, a cost that grew with the table.
+    """
     names = sorted({name for name, _, _, _ in fresh})
     starts: dict[str, set] = defaultdict(set)
     for _, bucket, start, _ in fresh:
         starts[bucket].add(bulk.time(start))
     ph = bulk.placeholder
-    per_bucket = " OR ".join(f"(bucket = {ph} AND bucket_start IN ({', '.join([ph] * len(values))}))"
-                             for values in starts.values())
-    parameters = [*names] + [value for bucket, values in starts.items() for value in (bucket, *values)]
-    return bulk.connection.exec_driver_sql(
-        "SELECT id, name, bucket, bucket_start, tags_key, count, sum, min, max, histogram FROM metric_rollups "
-        f"WHERE name IN ({', '.join([ph] * len(names))}) AND ({per_bucket})", tuple(parameters)).all()
+    selects = [f"SELECT id, name, bucket, bucket_start, tags_key, count, sum, min, max, histogram FROM metric_rollups "
+               f"WHERE name IN ({', '.join([ph] * len(names))}) AND bucket = {ph} "
+               f"AND bucket_start IN ({', '.join([ph] * len(values))})" for values in starts.values()]
+    parameters = [value for bucket, values in starts.items() for value in (*names, bucket, *values)]
+    return bulk.connection.exec_driver_sql(" UNION ALL ".join(selects), tuple(parameters)).all()
 
 
 def as_event(kind: str, row: dict) -> dict:
