@@ -97,6 +97,8 @@ class Config:
     # eventlet.wsgi holds 1,024 connections by default and then stops answering (STACK.md).
     MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 20000)
     RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+    # The cluster's counters stay apart from another cluster's (or test's) on a shared Redis, like its other keys.
+    RATELIMIT_KEY_PREFIX = CLUSTER_NAME
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5 per minute")
     ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")

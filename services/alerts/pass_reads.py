@@ -16,6 +16,7 @@ from services.alerts.series_query import PERCENTILES, SeriesQuery, Span, host_le
 from services.analytics import metric_queries
 from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
 from services.monitoring import host_sampler, performance
+from services.monitoring.histogram import int_counts
 
 
 @dataclass
@@ -82,8 +83,10 @@ class Reads:
         widest = floor_time(span.end - timedelta(seconds=self.endpoint_window), "1m")
         if not self.endpoint_window or span.start < widest:
             return None
-        return self.once(("request rollups", widest, span.end),
-                         lambda: performance.stored_rows(self.session, widest, span.end))
+        # Histograms decoded once here rather than in each of the pass's endpoint groupings that add them up.
+        return self.once(("request rollups", widest, span.end), lambda: [
+            {**row, "histogram": int_counts(row["histogram"])}
+            for row in performance.stored_rows(self.session, widest, span.end)])
 
     def metric_series(self, name: str, bucket: str, span: "Span", histograms: bool) -> list:
         """The metric's rollups over the span folded into one part per tag set, once for every rule that reads

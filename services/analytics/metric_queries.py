@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from database import MetricRollup
 from services.analytics.time_buckets import BUCKET_SECONDS, RangeError, floor_time
-from services.monitoring.histogram import percentile_across
+from services.monitoring.histogram import int_counts, percentile_across
 
 AGGREGATIONS = ("avg", "sum", "count", "min", "max", "p95", "p99")
 BUCKETS = tuple(BUCKET_SECONDS)
@@ -101,12 +101,5 @@ def aggregate(agg: str, parts: list) -> float:
         return min(part.min for part in parts)
     if agg == "max":
         return max(part.max for part in parts)
-    return percentile_across((bucket_counts(part.histogram) for part in parts), 95 if agg == "p95" else 99)
+    return percentile_across((int_counts(part.histogram) for part in parts), 95 if agg == "p95" else 99)
 
-
-def bucket_counts(histogram: dict | None) -> dict[int, int]:
-    """A rollup's histogram as bucket index: count. Stored JSON has string keys; an alert pass hands over
-    histograms it has already decoded."""
-    if not histogram or isinstance(next(iter(histogram)), int):
-        return histogram or {}
-    return {int(index): count for index, count in histogram.items()}

@@ -102,6 +102,13 @@ class LogHistogram:
         return f"LogHistogram(count={self.count}, buckets={len(self.counts)})"
 
 
+def int_counts(data: dict | None) -> dict[int, int]:
+    """Bucket counts keyed by index: stored JSON has string keys, a histogram already decoded has ints."""
+    if not data or isinstance(next(iter(data)), int):
+        return data or {}
+    return {int(index): count for index, count in data.items()}
+
+
 def percentile_across(counts: Iterable[dict[int, int]], q: float) -> float | None:
     """The `q`th percentile of several histograms' counts (bucket index: count) taken together, without building
     their merged histogram: the percentile sorts the buckets anyway, and repeated indexes add up as it walks."""

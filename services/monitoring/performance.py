@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database import RequestRollup
-from services.monitoring.histogram import LogHistogram
+from services.monitoring.histogram import LogHistogram, int_counts
 
 UNMATCHED_ENDPOINT = "<unmatched>"
 ENDPOINT_KEY = "pulseboard.endpoint"
@@ -48,7 +48,7 @@ class _Totals:
         self.count += row["count"]
         self.errors += row["errors"]
         self.total_ms += row["total_ms"]
-        self.histogram.merge(LogHistogram.from_dict(row["histogram"] or {}))
+        self.histogram.merge_counts(int_counts(row["histogram"]))
 
     def stats(self, window_seconds: float) -> dict:
         p50, p95, p99 = self.histogram.percentiles([50, 95, 99])

@@ -43,6 +43,9 @@ class LiveBroadcaster:
 
     def tick(self, session: Session, now: datetime) -> dict | None:
         """Build and publish one live_update when this process leads and somebody listens; return it (None else)."""
+        # Taken before the check: a publish after a pause carries the token of the holding that was checked, and
+        # the stream refuses it if another process took the lease meanwhile.
+        fence = self.cluster.fence()
         if not self.cluster.is_leader():
             # A leader that comes back later starts its deltas afresh rather than from its last turn's figures.
             self.previous_revenue, self.previous_counts = None, (0, 0)
@@ -63,7 +66,7 @@ class LiveBroadcaster:
                   "activity_delta": max(0, counts[1] - self.previous_counts[1]), "interval": self.interval}
         self.previous_revenue, self.previous_counts = revenue, counts
         # Refused (None) when another process took the lease while this one was paused after the check above.
-        if self.runtime.hub.publish("live_update", [update], fence=self.cluster.fence()) is None:
+        if self.runtime.hub.publish("live_update", [update], fence=fence) is None:
             return None
         return update
 
