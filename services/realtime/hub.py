@@ -230,6 +230,8 @@ class EventHub:
             self._changed.notify_all()
 
     def wait(self, seq: int, timeout: float, or_until: Callable[[], bool] = lambda: False) -> bool:
-        """Block until a message after `seq` exists (or `or_until()` holds after a wake), at most `timeout`."""
+        """Block until a message after `seq` exists, the epoch changes (a restart numbers from below `seq`), or
+        `or_until()` holds after a wake; at most `timeout`."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._seq > seq or or_until(), timeout)
+            epoch = self.epoch
+            return self._changed.wait_for(lambda: self._seq > seq or self.epoch != epoch or or_until(), timeout)

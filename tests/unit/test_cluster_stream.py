@@ -205,3 +205,16 @@ def test_the_fanout_resyncs_its_clients_when_the_stream_changes_epoch():
 
 def hub_message(epoch: str, seq: int) -> Message:
     return Message(epoch, seq, "transaction", "2026-01-01T00:00:00+00:00", [{"id": seq}], False, time.time())
+
+
+def test_a_reader_waiting_past_the_old_epochs_seq_wakes_when_the_epoch_changes():
+    hub = EventHub()
+    for n in range(5):
+        hub.publish("activity", [{"n": n}])
+    woke = []
+    waiter = threading.Thread(target=lambda: woke.append(hub.wait(5, timeout=10)))
+    waiter.start()
+    time.sleep(0.05)
+    hub.restart("local-epoch", 0)
+    waiter.join(timeout=5)
+    assert woke == [True]
