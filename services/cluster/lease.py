@@ -70,7 +70,8 @@ class Lease:
         return self.fence is not None and self.clock() < self._deadline
 
     def refresh(self) -> bool:
-        """Renew the lease when holding it, else try to take it; returns whether it is held afterwards.
+        """Renew the lease when holding it, else try to take it; returns whether it is held afterwards. Its holder
+        calls this every ttl/3, so two renewals can fail before the local deadline stops its work.
 
         The deadline counts from before the call was sent: Redis starts the ttl when the command arrives, which
         is later, so this side's deadline always falls before the one Redis keeps."""
@@ -104,12 +105,6 @@ class Lease:
         """`host:pid` of the current holder as Redis sees it (raises REDIS_DOWN)."""
         token = self.redis.get(self.key)
         return holder_name(token.decode()) if token else None
-
-    def keep(self, sleep: Callable[[float], None]) -> None:
-        """The loop each process runs for the life of the process: renew or try to take the lease every ttl/3."""
-        while True:
-            self.refresh()
-            sleep(self.ttl / 3)
 
     def _extend(self, sent: float) -> None:
         self._deadline = sent + self.ttl * (1 - DRIFT_SHARE)

@@ -76,13 +76,8 @@ class Registry:
         return (self.lease.fence_key, token) if token is not None and self.lease.held() else None
 
     def start(self, spawn: Callable, sleep: Callable[[float], None]) -> None:
-        spawn(self.lease.keep, sleep)
-        spawn(self.keep_beating, sleep)
-
-    def keep_beating(self, sleep: Callable[[float], None]) -> None:
-        while True:
-            self.beat()
-            sleep(HEARTBEAT_SECONDS)
+        spawn(forever, self.lease.refresh, self.lease.ttl / 3, sleep)
+        spawn(forever, self.beat, HEARTBEAT_SECONDS, sleep)
 
     def beat(self) -> None:
         """Write this process's entry and measurements, prune the dead, and read the others' measurements."""
@@ -123,6 +118,16 @@ class Registry:
                     "processes": [readable(entry(self.runtime, self.last_beat))]}
         return {"status": "ok" if leader else "degraded", "leader": leader,
                 "processes": [readable(item) for item in sorted(processes, key=lambda item: item["started"])]}
+
+
+def forever(step: Callable[[], object], interval: float, sleep: Callable[[float], None]) -> None:
+    """Run `step` every `interval` for the life of the process; a failure is logged and the next round runs."""
+    while True:
+        try:
+            step()
+        except Exception:  # e.g. a malformed entry another version wrote: the loop must outlive it
+            log.exception("cluster loop %s failed", getattr(step, "__qualname__", step))
+        sleep(interval)
 
 
 def entry(runtime: Runtime, beat_at: float | None) -> dict:

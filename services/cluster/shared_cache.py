@@ -14,13 +14,12 @@ from collections.abc import Callable
 from redis import Redis
 
 from services.cache.cache_manager import CacheManager, hit_rate
-from services.cluster.connection import REDIS_DOWN, key
+from services.cluster.connection import BACKOFF, REDIS_DOWN, key
 from services.runtime.process import Runtime
 
 log = logging.getLogger(__name__)
 # How long ingest invalidations gather before one message carries them; also the listener's poll.
 GATHER_SECONDS = 0.1
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class SharedCache:
@@ -54,17 +53,17 @@ class SharedCache:
 
     def listen(self, sleep: Callable[[float], None]) -> None:
         """The one listener loop of the process: subscribe, apply, send gathered invalidations; reconnect on loss."""
-        backoff = GATHER_SECONDS
+        failures = 0
         while not self.stopped.is_set():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
-                backoff = GATHER_SECONDS
+                failures = 0
                 self._follow(pubsub)
-            except REDIS_DOWN as error:
-                log.warning("cache channel lost (%s); retrying in %.1f s", error, backoff)
-                sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            except Exception as error:  # Redis away, mostly; whatever it is, the listener must outlive it
+                failures += 1
+                log.warning("cache channel lost (%s); retry %d", error, failures)
+                sleep(BACKOFF.compute(failures))  # jittered: the cluster's processes do not reconnect in step
             finally:
                 pubsub.close()
 
