@@ -14,9 +14,9 @@ VENDOR_FILES := \
 	node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	node_modules/swagger-ui-dist/swagger-ui.css
 
-.PHONY: setup run serve lint test fuzz bench clean python-deps frontend chromium database
+.PHONY: setup run serve cluster lint test fuzz bench clean python-deps frontend chromium nginx database
 
-setup: python-deps frontend chromium database
+setup: python-deps frontend chromium nginx database
 
 python-deps: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -36,6 +36,11 @@ $(VENDOR)/.installed: package.json package-lock.json
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# make cluster runs Debian's nginx binary as the current user on its own config (deploy/nginx.conf), apart from
+# any system nginx service the package sets up.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
+
 database: python-deps
 	$(PY) -m flask --app app db upgrade
 
@@ -44,6 +49,11 @@ run: setup
 
 serve: setup
 	DEMO=$${DEMO:-0} $(PY) app.py
+
+# CLUSTER_PROCESSES (2) processes on ports PORT+1.. behind nginx on PORT (5000), on PostgreSQL (DATABASE_URL)
+# and Redis (SOCKETIO_MESSAGE_QUEUE, default redis://127.0.0.1:6379/0); Ctrl-C stops them all (README "Scale-out").
+cluster: setup
+	DEMO=$${DEMO:-1} $(PY) -m deploy.cluster
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 from functools import partial
 
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import admin, admin_api, auth, ingest, probes, stream
 from blueprints.admin_api.receivers import DELIVERY_WORKER
@@ -38,6 +39,7 @@ def create_app(config_class: type = Config) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config["SECRET_KEY"], app.config["HOST"], INSTANCE_DIR)
     check_choice("WEBSOCKET_TRANSPORT", app.config["WEBSOCKET_TRANSPORT"], websocket_transport.CHOICES)
     register_runtime(app)
+    register_proxies(app)
     register_extensions(app)
     register_realtime(app)
     register_blueprints(app)
@@ -45,6 +47,13 @@ def create_app(config_class: type = Config) -> Flask:
     register_database_errors(app)
     register_commands(app)
     return app
+
+
+def register_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies (nginx in a cluster), the client's address and scheme are the forwarded ones."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:

@@ -96,6 +96,11 @@ class Config:
     WEBSOCKET_TRANSPORT = env_str("WEBSOCKET_TRANSPORT", "fast")
     # eventlet.wsgi holds 1,024 connections by default and then stops answering (STACK.md).
     MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 20000)
+    # How many proxies in front set X-Forwarded-For/-Proto/-Host (1 behind make cluster's nginx): rate limits then
+    # count each client, not the proxy. 0 trusts none, as a server facing clients directly must.
+    TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    # Server processes `make cluster` (deploy/cluster.py) starts behind nginx; the server itself does not read it.
+    CLUSTER_PROCESSES = env_int("CLUSTER_PROCESSES", 2)
     RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
     # The cluster's counters stay apart from another cluster's (or test's) on a shared Redis, like its other keys.
     RATELIMIT_KEY_PREFIX = CLUSTER_NAME

@@ -36,16 +36,22 @@ def database_kind():
 
 
 @pytest.fixture
-def app(request, database_kind):
+def app_settings():
+    """Settings the `app` fixture's app gets beyond TestConfig: a module overrides this fixture to change some."""
+    return {}
+
+
+@pytest.fixture
+def app(request, database_kind, app_settings):
     if database_kind == "sqlite":
-        yield from app_on("sqlite://", clean_up=Base.metadata.drop_all)
+        yield from app_on("sqlite://", Base.metadata.drop_all, app_settings)
     else:
-        yield from app_on(request.getfixturevalue("api_postgres_url"), clean_up=empty_tables)
+        yield from app_on(request.getfixturevalue("api_postgres_url"), empty_tables, app_settings)
 
 
-def app_on(url: str, clean_up):
+def app_on(url: str, clean_up, settings: dict):
     """A test app on `url` with the schema, an admin and a viewer; `clean_up(engine)` undoes the test's rows."""
-    app = create_app(type("DatabaseConfig", (TestConfig,), {"DATABASE_URL": url}))
+    app = create_app(type("DatabaseConfig", (TestConfig,), {"DATABASE_URL": url} | settings))
     # Kept here: a test that creates another app re-points the module-level `db` at that app's engine.
     engine = db.engine
     with app.app_context():

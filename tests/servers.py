@@ -3,34 +3,33 @@
 The one place for this, used on purpose by both the end-to-end tests (also as a pytest plugin, for the
 fixtures below) and the benchmarks (bench/), so keep its public names stable for both.
 """
-import ctypes
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
+# A server left behind would keep its port (SO_REUSEPORT) and answer the next run with old code: every child dies
+# with the process that started it (die_with_parent), and the launcher of `make cluster` does the same.
+from deploy.cluster import die_with_parent, stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 LIVE_ADMIN = ("admin", "live-admin-password")
+REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def die_with_parent() -> None:
-    """For Popen's preexec_fn: the child gets SIGTERM when the process that started it ends."""
-    # A server left behind would keep its port (SO_REUSEPORT) and answer the next run with old code.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -50,17 +49,6 @@ class ServerProcess:
         """SIGKILL, as a crash or the OOM killer would: no handler runs, nothing is flushed."""
         self.process.kill()
         self.process.wait(timeout=10)
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """End a process we started: politely, then by force after 10 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def start_server(workdir: Path, **settings) -> ServerProcess:
@@ -122,6 +110,82 @@ def server_factory(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@dataclass
+class Cluster:
+    """Server processes of one cluster (own CLUSTER_NAME, own PostgreSQL database, one Redis), nginx optionally."""
+    name: str
+    database_url: str
+    processes: list[ServerProcess]
+    nginx_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Where clients go: nginx when it is in front, else the first process."""
+        return self.nginx_url or self.processes[0].url
+
+
+@contextmanager
+def start_cluster(workdir: Path, n: int, nginx: bool = False, **settings):
+    """n processes on one Redis and one fresh PostgreSQL, nginx in front if asked; everything ends with the block.
+
+    The first process starts alone (it migrates the schema and creates the admin LIVE_ADMIN), then the others.
+    A cluster name of its own keeps the cluster's Redis keys and channels apart; they are deleted afterwards.
+    """
+    from deploy import cluster as deployment  # the launcher's own nginx, so the tests run the config it ships
+    from tests.conftest import fresh_postgres_database
+
+    name = f"test-cluster-{uuid.uuid4().hex[:10]}"
+    with ExitStack() as stack:
+        database_url = stack.enter_context(fresh_postgres_database())
+        stack.callback(forget_redis_keys, stack.enter_context(reachable_redis()), name)
+        settings = {"DATABASE_URL": database_url, "SOCKETIO_MESSAGE_QUEUE": REDIS_URL, "RATELIMIT_STORAGE_URI": REDIS_URL,
+                    "CLUSTER_NAME": name, "ADMIN_USERNAME": LIVE_ADMIN[0], "ADMIN_PASSWORD": LIVE_ADMIN[1],
+                    "TRUSTED_PROXIES": int(nginx)} | settings
+        processes = []
+        for _ in range(n):
+            processes.append(start_server(workdir, **settings))
+            stack.callback(processes[-1].stop)
+        cluster = Cluster(name, database_url, processes)
+        if nginx:
+            prefix, port = workdir / f"nginx-{name}", free_port()
+            proxy = deployment.start_nginx(prefix, f"127.0.0.1:{port}", [int(p.url.rsplit(":", 1)[1]) for p in processes])
+            stack.callback(proxy.stop)
+            cluster.nginx_url = f"http://127.0.0.1:{port}"
+            deployment.wait_until_answering(proxy, cluster.nginx_url + "/healthz")
+        yield cluster
+
+
+@contextmanager
+def reachable_redis():
+    """A client of the tests' Redis, closed afterwards; skips (fails in CI) when Redis does not answer."""
+    from services.cluster.connection import REDIS_DOWN, connect
+    from tests.conftest import service_missing
+
+    redis = connect(REDIS_URL)
+    try:
+        redis.ping()
+    except REDIS_DOWN as error:
+        redis.close()
+        service_missing("Redis at " + REDIS_URL, error)
+    try:
+        yield redis
+    finally:
+        redis.close()
+
+
+def forget_redis_keys(redis, cluster_name: str) -> None:
+    """Every key holding the cluster's name: its own (name:…) and flask-limiter's (…/name/…)."""
+    for found in redis.scan_iter(f"*{cluster_name}*"):
+        redis.delete(found)
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    """start_cluster for one test: `cluster_factory(2, nginx=True, **settings)`; everything is stopped after it."""
+    with ExitStack() as stack:
+        yield lambda n, **settings: stack.enter_context(start_cluster(tmp_path, n, **settings))
 
 
 def login_session(server: ServerProcess, username: str = LIVE_ADMIN[0], password: str = LIVE_ADMIN[1]):
