@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from services.cluster.connection import BACKOFF, REDIS_DOWN, connect, key
 from services.realtime.hub import Cursor, EventHub, Message, Stream, cut, new_epoch
@@ -64,7 +66,16 @@ def build_stream(settings) -> Stream:
     if not url:
         return hub
     # The tail blocks in XREAD, so its connection waits longer than a block; other calls fail fast.
-    return ClusterStream(connect(url), connect(url, timeout=TAIL_BLOCK_MS / 1000 + 1), settings["CLUSTER_NAME"], hub)
+    return ClusterStream(publishing_client(url), connect(url, timeout=TAIL_BLOCK_MS / 1000 + 1), settings["CLUSTER_NAME"],
+                         hub)
+
+
+def publishing_client(url: str) -> Redis:
+    """A client that resends a call only when it could not connect: a publish that timed out may still land when
+    a silent network heals, and a resent one would land again, as a second entry of the same push."""
+    client = connect(url)
+    client.set_retry(Retry(BACKOFF, retries=2, supported_errors=(RedisConnectionError,)))
+    return client
 
 
 def entry_message(fields: dict[bytes, bytes]) -> Message:
