@@ -5,13 +5,21 @@ from blueprints.ingest import bp
 from database import utcnow
 from extensions import csrf, db, limiter
 from services.accounts import api_keys
-from services.ingest import event_schema, writer
+from services.ingest import event_schema
+from services.ingest.group_commit import GroupCommit
 
 csrf.exempt(bp)
 
 
 def ingest_limit() -> str:
     return current_app.config["INGEST_RATE_LIMIT"]
+
+
+def group_commit() -> GroupCommit:
+    extensions = current_app.extensions
+    if "ingest_group_commit" not in extensions:
+        extensions["ingest_group_commit"] = GroupCommit()
+    return extensions["ingest_group_commit"]
 
 
 def api_key_identity() -> str:
@@ -40,8 +48,8 @@ def events():
     except event_schema.BatchError as error:
         raise ApiError(error.status, str(error)) from None
     rows, errors = event_schema.parse_batch(payload, utcnow())
-    stored = writer.store_batch(db.session, rows)
-    db.session.commit()
+    stored = group_commit().store(db.session, rows)
+    db.session.commit()  # the API key's last use, when this batch was stored by another request
     runtime().announce_ingested(stored, errors)
     let_pushes_leave()
     accepted = sum(len(items) for items in rows.values())

@@ -1,4 +1,4 @@
-"""Storing validated ingest batches: idempotent transaction upserts, bulk inserts and rollups, one batch at a time."""
+"""Storing validated ingest batches: idempotent transaction upserts, bulk inserts and rollups, one write at a time."""
 import json
 from collections import defaultdict
 
@@ -10,6 +10,7 @@ from services.ingest.bulk_sql import BulkSql
 from services.ingest.event_schema import amount_text
 from services.monitoring.histogram import LogHistogram
 
+KINDS = ("transactions", "activities", "metrics")
 
 def lock_ingest(bulk: BulkSql) -> None:
     """Take the ingest lock row first, so rollups are read and written by one batch at a time.
@@ -21,6 +22,14 @@ def lock_ingest(bulk: BulkSql) -> None:
     if not bulk.connection.exec_driver_sql(take).rowcount:
         bulk.connection.exec_driver_sql("INSERT INTO ingest_lock (id, batches) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
         bulk.connection.exec_driver_sql(take)
+
+
+def store_batches(session: Session, batches: list[dict[str, list[dict]]]) -> list[dict[str, list[dict]]]:
+    """Write several validated batches as one (in their order, so a repeated id keeps its last); return what each
+    stored. Caller commits."""
+    store_batch(session, {kind: [row for rows in batches for row in rows.get(kind, ())] for kind in KINDS})
+    return [{"transactions": last_of_each_id(rows.get("transactions", [])), "activities": rows.get("activities", []),
+             "metrics": rows.get("metrics", [])} for rows in batches]
 
 
 def store_batch(session: Session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -43,7 +52,7 @@ def upsert_transactions(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     """Insert new ids, update repeated ones in place, and move their amounts between revenue rollups."""
     if not rows:
         return []
-    rows = list({row["external_id"]: row for row in rows}.values())  # a repeat inside one batch: the last wins
+    rows = last_of_each_id(rows)
     previous = existing_transactions(bulk, [row["external_id"] for row in rows])
     now = bulk.time(utcnow())
     conflict = ("ON CONFLICT (external_id) DO UPDATE SET "
@@ -53,6 +62,11 @@ def upsert_transactions(bulk: BulkSql, rows: list[dict]) -> list[dict]:
          bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows))
     apply_revenue_deltas(bulk, revenue_deltas(rows, previous))
     return rows
+
+
+def last_of_each_id(rows: list[dict]) -> list[dict]:
+    """A repeat inside one write: the last wins."""
+    return list({row["external_id"]: row for row in rows}.values())
 
 
 def existing_transactions(bulk: BulkSql, external_ids: list[str]) -> dict[str, tuple]:
