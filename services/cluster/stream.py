@@ -171,6 +171,8 @@ class ClusterStream:
     def replay(self, seq: int, epoch: str) -> tuple[list[Message], bool]:
         """Entries after `seq` up to this process's latest, from Redis; missing when Redis no longer has them all."""
         upto = self.local.latest_seq
+        if upto - seq > self.local.buffer_size:  # beyond what the stream keeps: no need to read it to know
+            return [], True
         try:
             entries = self.redis.xrevrange(self.stream_key, count=upto - seq + REPLAY_SLACK)
         except REDIS_DOWN:
@@ -214,8 +216,8 @@ class ClusterStream:
             for entry_id, fields in entries:
                 if self.mode != CLUSTER:  # a publish fell back meanwhile: the next round rejoins
                     return
+                self.last_id = entry_id  # first: an entry that cannot be read is skipped, not read forever
                 self.local.append(entry_message(fields))
-                self.last_id = entry_id
 
     def fall_back(self, error: Exception) -> None:
         """Redis is unreachable: number this process's pushes under an epoch of its own until the tail rejoins."""
