@@ -12,6 +12,7 @@ from services.cluster.stream import CLUSTER, LOCAL, ClusterStream, publishing_cl
 from services.realtime.fanout import Fanout
 from services.realtime.hub import Cursor, EventHub, Message
 from services.realtime.presence import Presence
+from services.realtime.streams import sse_frames
 from tests.conftest import service_missing
 from tests.tcp_proxy import TcpProxy
 from tests.unit.test_hub import Recorder
@@ -224,3 +225,15 @@ def test_a_reader_waiting_past_the_old_epochs_seq_wakes_when_the_epoch_changes()
     hub.restart("local-epoch", 0)
     waiter.join(timeout=5)
     assert woke == [True]
+
+
+def test_an_sse_stream_resyncs_at_once_when_the_stream_changes_epoch():
+    hub = EventHub()
+    hub.publish("transaction", [{"id": 1}])
+    frames = sse_frames(hub, Presence(), ("transaction",), since=None, heartbeat=30.0)
+    next(frames)  # where it starts
+    threading.Timer(0.1, hub.restart, ("local-epoch", 0)).start()
+    started = time.monotonic()
+    resync = next(frames)
+    assert resync.startswith("id: local-epoch:0\nevent: resync\n") and time.monotonic() - started < 5
+    frames.close()
