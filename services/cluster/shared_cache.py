@@ -18,8 +18,9 @@ from services.cluster.connection import BACKOFF, REDIS_DOWN, key
 from services.runtime.process import Runtime
 
 log = logging.getLogger(__name__)
-# How long ingest invalidations gather before one message carries them; also the listener's poll.
-GATHER_SECONDS = 0.1
+# How long ingest invalidations gather before one message carries them; also the listener's poll, so it costs
+# an idle process two wake-ups a second (at 0.1 s the cluster's idle CPU was measurably higher).
+GATHER_SECONDS = 0.5
 
 
 class SharedCache:
