@@ -14,7 +14,7 @@ from bench.common import RESULTS_DIR, print_table, progress, write_json
 # Module per benchmark; each has run(quick) -> {"figures": [...], ...details}.
 BENCHMARKS = {"ingest": "bench.ingest", "monitoring": "bench.monitoring", "api": "bench.api_latency",
               "fanout": "bench.fanout", "fanout_modes": "bench.fanout_modes", "ingest_to_screen": "bench.ingest_to_screen",
-              "alerts": "bench.alerts"}
+              "alerts": "bench.alerts", "cluster": "bench.cluster"}
 
 
 def main(argv: list[str] | None = None) -> int:
