@@ -93,6 +93,7 @@ def performance_stats(context: ReadContext, minutes: int) -> dict:
     return {"window_minutes": minutes, "since": since.isoformat(), "until": context.now.isoformat(),
             "endpoints": performance.endpoint_stats(context.session, since, context.now, current),
             "summary": performance.summary(context.session, since, context.now, current),
+            "processes": performance.process_stats(context.session, since, context.now, current),
             "monitor_overhead_us": context.runtime.monitor.overhead_us()}
 
 

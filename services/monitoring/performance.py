@@ -247,6 +247,12 @@ def grouped_stats(session: Session, since: datetime, until: datetime, extra_rows
     return {key: totals.stats(window) for key, totals in groups.items()}
 
 
+def process_stats(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> list[dict]:
+    """Per server process (host, pid) over [since, until): what `summary` gives for the whole app."""
+    groups = grouped_stats(session, since, until, extra_rows, ("host", "pid"))
+    return [{"host": host, "pid": pid} | figures for (host, pid), figures in sorted(groups.items())]
+
+
 def summary(session: Session, since: datetime, until: datetime, extra_rows: Iterable[dict] = ()) -> dict:
     """The whole app over [since, until), widened to whole minutes: count, rps, avg and percentile latency, error rate."""
     since = minute_start(since)

@@ -103,8 +103,11 @@ def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(re
     second.beat()  # second now holds first's row for that minute
     performance.flush(db_session, first.runtime.monitor.drain_completed())  # then first stores it
     db_session.commit()
-    stats = performance.summary(db_session, minute, datetime.now(UTC), second.runtime.monitor.snapshot_unflushed())
-    assert stats["count"] == 1
+    second.runtime.monitor.record("/x", "GET", 200, 5.0)
+    rows = second.runtime.monitor.snapshot_unflushed()
+    assert performance.summary(db_session, minute, datetime.now(UTC), rows)["count"] == 2
+    per_process = performance.process_stats(db_session, minute, datetime.now(UTC), rows)
+    assert [(item["pid"], item["count"]) for item in per_process] == [(401, 1), (402, 1)]
 
 
 def test_without_redis_a_process_sees_no_peers_and_health_is_degraded(cluster):
