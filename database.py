@@ -83,6 +83,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint every 64 MB of WAL instead of every 4 MB: a checkpoint fsyncs twice and writes each changed page
+    # once however often it changed since the last, so ingest wrote 6.3 KB an item with the default, 4.0 with this.
+    cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -163,10 +166,9 @@ class Transaction(Base):
     """A sender's transaction; `external_id` is the sender's id, so a repeat updates this row."""
 
     __tablename__ = "transactions"
-    __table_args__ = (
-        Index("ix_transactions_occurred_at_status", "occurred_at", "status"),
-        Index("ix_transactions_user_occurred_at", "user_id", "occurred_at"),
-    )
+    # No index by user: no query reads by user, and with random user ids each stored row dirtied one more page
+    # of it (ingest's writes per item fell by half without the two).
+    __table_args__ = (Index("ix_transactions_occurred_at_status", "occurred_at", "status"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -206,10 +208,7 @@ class IngestLock(Base):
 
 class UserActivity(Base):
     __tablename__ = "user_activities"
-    __table_args__ = (
-        Index("ix_user_activities_occurred_at_action", "occurred_at", "action"),
-        Index("ix_user_activities_user_occurred_at", "user_id", "occurred_at"),
-    )
+    __table_args__ = (Index("ix_user_activities_occurred_at_action", "occurred_at", "action"),)  # none by user: see Transaction
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128))
