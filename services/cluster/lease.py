@@ -101,11 +101,6 @@ class Lease:
         except REDIS_DOWN:
             pass  # it expires by itself
 
-    def holder(self) -> str | None:
-        """`host:pid` of the current holder as Redis sees it (raises REDIS_DOWN)."""
-        token = self.redis.get(self.key)
-        return holder_name(token.decode()) if token else None
-
     def _extend(self, sent: float) -> None:
         self._deadline = sent + self.ttl * (1 - DRIFT_SHARE)
 

@@ -20,7 +20,7 @@ from redis import Redis
 
 from services.cluster import shared_measurements
 from services.cluster.connection import REDIS_DOWN, connect, key
-from services.cluster.lease import Lease
+from services.cluster.lease import Lease, holder_name
 from services.runtime.process import Runtime
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ class Registry:
         self.processes_key = key(cluster, "processes")
         self.lease = Lease(redis, cluster, LEADER_LEASE, self.name, ttl=lease_seconds)
         self.last_beat: float | None = None  # wall clock of the last heartbeat Redis took
+        self.failure: str | None = None  # why the last heartbeat failed
+        self.leader: str | None = None  # the lease holder and the live entries, as the last heartbeat read them
+        self.processes: list[dict] = []
 
     def is_leader(self) -> bool:
         return self.lease.held()
@@ -80,44 +83,48 @@ class Registry:
         spawn(forever, self.beat, HEARTBEAT_SECONDS, sleep)
 
     def beat(self) -> None:
-        """Write this process's entry and measurements, prune the dead, and read the others' measurements."""
+        """Write this process's entry and measurements, prune the dead, and read the leader and the others'
+        entries and measurements: what health and the readers of `runtime.peers` answer from until the next beat."""
         now = time.time()
         try:
-            self.runtime.peers.replace(self._exchange(now))
-            self.last_beat = now
+            self.leader, self.processes, peers = self._exchange(now)
+            self.runtime.peers.replace(peers)
+            self.last_beat, self.failure = now, None
         except REDIS_DOWN as error:
             self.runtime.peers.replace([])  # no stale figures of processes this one cannot hear from
+            self.failure = f"Redis unreachable: {str(error)[:200]}"
             log.warning("cluster heartbeat failed: %s", error)
 
-    def _exchange(self, now: float) -> list[shared_measurements.Measurements]:
+    def _exchange(self, now: float) -> tuple[str | None, list[dict], list[shared_measurements.Measurements]]:
         mine = self.measurements_key(self.name)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.processes_key, self.name, json.dumps(entry(self.runtime, now)))
         pipe.hset(mine, mapping=shared_measurements.encode(shared_measurements.own(self.runtime)))
         pipe.pexpire(mine, int(STALE_AFTER_SECONDS * 1000))
+        pipe.get(self.lease.key)
         pipe.hgetall(self.processes_key)
-        entries = live_entries(self.redis, self.processes_key, pipe.execute()[-1], now)
+        *_, token, fields = pipe.execute()
+        entries = live_entries(self.redis, self.processes_key, fields, now)
         others = [item for item in entries if process_name(item["host"], item["pid"]) != self.name]
         pipe = self.redis.pipeline(transaction=False)
         for other in others:
             pipe.hgetall(self.measurements_key(process_name(other["host"], other["pid"])))
-        return [shared_measurements.decode(other["host"], other["pid"], fields)
-                for other, fields in zip(others, pipe.execute(), strict=True) if fields]
+        peers = [shared_measurements.decode(other["host"], other["pid"], fields)
+                 for other, fields in zip(others, pipe.execute(), strict=True) if fields]
+        return holder_name(token.decode()) if token else None, entries, peers
 
     def measurements_key(self, name: str) -> str:
         return key(self.cluster, "measurements", name)
 
     def health(self) -> dict:
-        """The `cluster` component of GET /admin/api/health, read from Redis now."""
-        try:
-            leader = self.lease.holder()
-            processes = live_entries(self.redis, self.processes_key, self.redis.hgetall(self.processes_key), time.time())
-        except REDIS_DOWN as error:
-            return {"status": "degraded", "error": f"Redis unreachable: {str(error)[:200]}",
+        """The `cluster` component of GET /admin/api/health, as of the last heartbeat (at most 2 s old): a health
+        probe must answer at once while Redis is away, not wait out its timeouts."""
+        if self.failure is not None or self.last_beat is None:
+            return {"status": "degraded", "error": self.failure or "no heartbeat yet",
                     "leader": self.name if self.is_leader() else None,
                     "processes": [readable(entry(self.runtime, self.last_beat))]}
-        return {"status": "ok" if leader else "degraded", "leader": leader,
-                "processes": [readable(item) for item in sorted(processes, key=lambda item: item["started"])]}
+        return {"status": "ok" if self.leader else "degraded", "leader": self.leader,
+                "processes": [readable(item) for item in sorted(self.processes, key=lambda item: item["started"])]}
 
 
 def forever(step: Callable[[], object], interval: float, sleep: Callable[[float], None]) -> None:
