@@ -51,7 +51,8 @@ def backend_figures(name: str, backend: dict) -> list[dict]:
                    GOALS[name]),
             figure(f"ingest {name}: request p50", backend["p50_ms"], "ms"),
             figure(f"ingest {name}: request p99", backend["p99_ms"], "ms"),
-            figure(f"ingest {name}: server CPU per item", backend["server_cpu_us_per_item"], "µs"),
+            figure(f"ingest {name}: server CPU per 1,000 items", backend["server_cpu_ms_per_1000_items"], "ms"),
+            figure(f"ingest {name}: server CPU (1.0 = one core)", backend["server_cpu_cores"], "cores"),
             figure(f"ingest {name}: client CPU (1.0 = one core)", backend["client_cpu_cores"], "cores")]
 
 
@@ -78,7 +79,7 @@ def measure_backend(workdir: Path, database_url: str | None, runs: int, seconds:
 def summarize(measured: list[dict]) -> dict:
     pick = lambda key: rounded(median([run[key] for run in measured]))  # noqa: E731
     return {"items_per_s": pick("items_per_s"), "p50_ms": pick("p50_ms"), "p99_ms": pick("p99_ms"),
-            "server_cpu_us_per_item": pick("server_cpu_us_per_item"), "client_cpu_cores": pick("client_cpu_cores"),
+            "server_cpu_ms_per_1000_items": pick("server_cpu_ms_per_1000_items"), "client_cpu_cores": pick("client_cpu_cores"),
             "server_cpu_cores": pick("server_cpu_cores"), "runs": measured}
 
 
@@ -92,10 +93,11 @@ def timed_run(url: str, key: str, server_pid: int, tag: str, seconds: float) -> 
               "elapsed_s": rounded(sent["elapsed"]), "failures": sent["failures"][:5],
               "failed_batches": len(sent["failures"]), **latency_summary(sent["latencies"]),
               "server_cpu_cores": rounded(server_cpu / sent["elapsed"]),
-              "server_cpu_us_per_item": rounded(server_cpu / items * 1e6 if items else None, 1),
+              "server_cpu_ms_per_1000_items": rounded(server_cpu * 1e3 / (items / 1000) if items else None, 1),
               "client_cpu_cores": rounded(client_cpu / sent["elapsed"])}
     progress(f"ingest run {tag}: {result['items_per_s']:,.0f} items/s, p50 {result['p50_ms']} ms, "
-             f"p99 {result['p99_ms']} ms, server {result['server_cpu_cores']} cores, client {result['client_cpu_cores']}")
+             f"p99 {result['p99_ms']} ms, server {result['server_cpu_cores']} cores "
+             f"({result['server_cpu_ms_per_1000_items']} ms per 1,000 items), client {result['client_cpu_cores']}")
     return result
 
 
