@@ -64,10 +64,11 @@ def fanout_trial(workdir: Path, processes: int, per_process: int, broadcasts: in
                   for process in cluster.processes]
         connects = [fleet.wait_connected(timeout=60 + per_process / 50) for fleet in fleets]
         progress(f"cluster fanout {processes} × {per_process}: {[c['connected'] for c in connects]} connected")
+        cpu = BroadcastCpu([server.process.pid for server in cluster.processes])
         rounds, sent = ping_rounds([SimpleNamespace(result={"connect": connect}) for connect in connects]), {}
         for mark in range(-WARMUPS, broadcasts):
             clear_of_ping_rounds(rounds, 0.5)
-            at = time.time()
+            window, at = cpu.start(), time.time()
             response = http.post(cluster.processes[0].url + "/admin/api/notifications", timeout=30,
                                  json={"title": f"bench {mark} {at:.6f}"})
             response.raise_for_status()
@@ -75,13 +76,42 @@ def fanout_trial(workdir: Path, processes: int, per_process: int, broadcasts: in
                 fleet.wait_complete(mark, timeout)
             if mark >= 0:
                 sent[mark] = at
+                cpu.add(window)
             time.sleep(0.2)
         outputs = [renumbered(output, index * per_process) for index, fleet in enumerate(fleets) for output in fleet.finish()]
-    result = {"processes": processes, "clients": processes * per_process,
-              "connected": sum(c["connected"] for c in connects)} | deliveries(outputs, sent)
+    result = {"processes": processes, "clients": processes * per_process, "connected": sum(c["connected"] for c in connects),
+              "server_cpu_ms_per_broadcast": cpu.per_broadcast_ms(len(sent))} | deliveries(outputs, sent)
     progress(f"cluster fanout {processes} × {per_process}: per-broadcast p99 {result.get('p99_median_of_broadcasts_ms')} ms,"
-             f" lost {lost(result)}")
+             f" CPU per broadcast {result['server_cpu_ms_per_broadcast']} ms, lost {lost(result)}")
     return result
+
+
+class BroadcastCpu:
+    """Each server process's CPU inside the broadcast windows, less what it burns at idle in as long."""
+
+    def __init__(self, pids: list[int], idle_seconds: float = 2.0) -> None:
+        self.processes = [psutil.Process(pid) for pid in pids]
+        before, started = self.now(), time.perf_counter()
+        time.sleep(idle_seconds)
+        elapsed = time.perf_counter() - started
+        self.idle_rates = [(after - cpu) / elapsed for after, cpu in zip(self.now(), before, strict=True)]
+        self.busy = [0.0] * len(pids)
+
+    def now(self) -> list[float]:
+        return [cpu_seconds(process) for process in self.processes]
+
+    def start(self) -> tuple[list[float], float]:
+        return self.now(), time.perf_counter()
+
+    def add(self, window: tuple[list[float], float]) -> None:
+        time.sleep(0.05)  # the last writes of the broadcast, still inside its window
+        before, started = window
+        elapsed = time.perf_counter() - started
+        for index, (after, cpu) in enumerate(zip(self.now(), before, strict=True)):
+            self.busy[index] += after - cpu - self.idle_rates[index] * elapsed
+
+    def per_broadcast_ms(self, broadcasts: int) -> list[float | None]:
+        return [rounded(max(0.0, busy) / broadcasts * 1e3, 2) if broadcasts else None for busy in self.busy]
 
 
 def socket_options(url: str, cookie: str, room: str, event: str) -> dict:
@@ -186,10 +216,13 @@ def figures(results: dict) -> list[dict]:
 def fanout_figures(trials: dict) -> list[dict]:
     one, two = trials.get("1") or {}, trials.get("2") or {}
     p99_one, p99_two = one.get("p99_median_of_broadcasts_ms"), two.get("p99_median_of_broadcasts_ms")
+    cpu_one, cpu_two = (max(trial.get("server_cpu_ms_per_broadcast") or [None]) if trial else None for trial in (one, two))
     return [figure(f"cluster fanout: 1 process, {one.get('clients')} clients, per-broadcast p99 (median)", p99_one, "ms"),
             figure(f"cluster fanout: 2 processes, {two.get('clients')} clients, per-broadcast p99 (median)", p99_two, "ms"),
             figure("cluster fanout: that p99, 2 processes ÷ 1", p99_two / p99_one if p99_one and p99_two else None, "×",
                    GOALS["fanout_ratio"], higher_is_better=False),
+            figure("cluster fanout: server CPU per broadcast, 1 process", cpu_one, "ms"),
+            figure("cluster fanout: server CPU per broadcast, the busier of 2 processes", cpu_two, "ms"),
             figure("cluster fanout: messages lost or duplicated (2 processes)", lost(two) if two else None, "msgs", 0,
                    higher_is_better=False)]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from config import INSTANCE_DIR, SettingError, env_int, env_str, resolve_secret_key
+from config import INSTANCE_DIR, Config, SettingError, env_int, env_str, resolve_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("nginx.conf")
@@ -50,7 +50,7 @@ def stop_process(process: subprocess.Popen) -> None:
 
 def cluster_environment(environ: dict) -> dict:
     """The settings every process shares, with Redis defaults filled in; refuses what a cluster cannot run on."""
-    env = dict(environ)
+    env = {name: value for name, value in environ.items() if value != ""}  # empty is unset, as config.env_str reads it
     if not env.get("DATABASE_URL", "").startswith("postgresql"):
         raise SettingError("a cluster needs PostgreSQL, shared by every process: set DATABASE_URL, e.g. "
                            "postgresql+psycopg://postgres@127.0.0.1:5432/pulseboard (SQLite is for one process)")
@@ -58,7 +58,8 @@ def cluster_environment(environ: dict) -> dict:
     env.setdefault("RATELIMIT_STORAGE_URI", env["SOCKETIO_MESSAGE_QUEUE"])
     for name in ("SOCKETIO_MESSAGE_QUEUE", "RATELIMIT_STORAGE_URI"):
         if not env[name].startswith(("redis://", "rediss://", "unix://")):
-            raise SettingError(f"{name} must be a Redis URL in a cluster (redis://…), not {env[name]!r}")
+            raise SettingError(f"{name} must be a Redis URL in a cluster (redis://…), not {env[name]!r}; "
+                               f"unset, it is {DEFAULT_REDIS}")
     return env
 
 
@@ -68,21 +69,28 @@ def process_environment(shared: dict, secret_key: str, public_url: str) -> dict:
                      "EXTERNAL_URL": shared.get("EXTERNAL_URL") or public_url, "PYTHONUNBUFFERED": "1"}
 
 
-def render_nginx_config(prefix: Path, listen: str, backend_ports: list[int], max_body_size: int) -> str:
-    """deploy/nginx.conf with its fields filled: every path under `prefix`, one upstream server per process."""
+def render_nginx_config(prefix: Path, listen: str, backend_ports: list[int], settings: dict) -> str:
+    """deploy/nginx.conf with its fields filled: every path under `prefix`, one upstream server per process, the
+    body and connection limits of the processes' `settings`."""
     servers = "\n".join(f"        server 127.0.0.1:{port};" for port in backend_ports)
     # Started by root, nginx would hand its workers to `nobody`, who may not enter the prefix folder.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
-    fields = {"prefix": str(prefix), "listen": listen, "servers": servers, "worker_connections": "10240",
-              "max_body_size": str(max_body_size)}
+    # Each client holds two connections of nginx's: its own and the one to its process.
+    fields = {"prefix": str(prefix), "listen": listen, "servers": servers,
+              "max_body_size": str(int_setting(settings, "MAX_CONTENT_LENGTH")),
+              "worker_connections": str(2 * int_setting(settings, "MAX_CONNECTIONS"))}
     text = TEMPLATE.read_text()
     for name, value in fields.items():
         text = text.replace("{{" + name + "}}", value)
     return user + text
 
 
-def start_nginx(prefix: Path, listen: str, backend_ports: list[int], max_body_size: int = 16 * 1024 * 1024
-                ) -> ClusterProcess:
+def int_setting(settings: dict, name: str) -> int:
+    """An integer setting as the processes get it: from `settings`, else Config's default."""
+    return int(settings.get(name) or getattr(Config, name))
+
+
+def start_nginx(prefix: Path, listen: str, backend_ports: list[int], settings: dict) -> ClusterProcess:
     """Write the config under `prefix` and start Debian's nginx on it, as the current user, in the foreground."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
     if nginx is None:
@@ -90,7 +98,7 @@ def start_nginx(prefix: Path, listen: str, backend_ports: list[int], max_body_si
     for folder in TEMP_FOLDERS:
         (prefix / "temp" / folder).mkdir(parents=True, exist_ok=True)
     config = prefix / "nginx.conf"
-    config.write_text(render_nginx_config(prefix, listen, backend_ports, max_body_size))
+    config.write_text(render_nginx_config(prefix, listen, backend_ports, settings))
     # -e: the error log from the first line on, before the config names it (the built-in one needs root).
     argv = [nginx, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
     return spawn("nginx", argv, os.environ.copy(), prefix / "nginx.out")
@@ -149,7 +157,7 @@ class Cluster:
         others = [self.add(start_process(port, env | {"DEMO": "0"}, prefix)) for port in ports[1:]]
         for port, child in zip(ports[1:], others, strict=True):
             wait_until_answering(child, f"http://127.0.0.1:{port}/healthz")
-        nginx = self.add(start_nginx(prefix, listen, ports, int(env.get("MAX_CONTENT_LENGTH") or 16 * 1024 * 1024)))
+        nginx = self.add(start_nginx(prefix, listen, ports, env))
         wait_until_answering(nginx, f"http://{loopback_for(listen)}/healthz")
 
     def add(self, child: ClusterProcess) -> ClusterProcess:

@@ -150,7 +150,8 @@ def start_cluster(workdir: Path, n: int, nginx: bool = False, **settings):
         cluster = Cluster(name, database_url, processes)
         if nginx:
             prefix, port = workdir / f"nginx-{name}", free_port()
-            proxy = deployment.start_nginx(prefix, f"127.0.0.1:{port}", [int(p.url.rsplit(":", 1)[1]) for p in processes])
+            ports = [int(process.env["PORT"]) for process in processes]
+            proxy = deployment.start_nginx(prefix, f"127.0.0.1:{port}", ports, processes[0].env)
             stack.callback(proxy.stop)
             cluster.nginx_url = f"http://127.0.0.1:{port}"
             deployment.wait_until_answering(proxy, cluster.nginx_url + "/healthz")
