@@ -13,12 +13,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploy.cluster import ClusterProcess
+from config import SettingError
+from deploy.cluster import ClusterProcess, cluster_environment
 from tests.conftest import fresh_postgres_database, service_missing
 from tests.e2e.realtime_clients import SocketClient, SseReader
 from tests.servers import LIVE_ADMIN, REDIS_URL, ROOT, die_with_parent, login_session, reachable_redis
 
-pytestmark = pytest.mark.usefixtures("nginx_installed")
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/pulseboard"
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def wait_for_processes(session, url: str, count: int, timeout: float = 10) -> No
         time.sleep(0.2)
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_the_launcher_serves_websocket_and_sse_through_nginx_and_stops_on_ctrl_c(tmp_path):
     with reachable_redis() as redis, fresh_postgres_database() as database_url:
         name, port = f"test-deploy-{uuid.uuid4().hex[:10]}", free_port_run(3)
@@ -132,12 +134,32 @@ def test_the_launcher_serves_websocket_and_sse_through_nginx_and_stops_on_ctrl_c
                 redis.delete(found)
 
 
+@pytest.mark.parametrize("settings, refused", [
+    ({}, "a cluster needs PostgreSQL"),
+    ({"DATABASE_URL": "sqlite:///x.db"}, "a cluster needs PostgreSQL"),
+    ({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": "amqp://127.0.0.1"}, "SOCKETIO_MESSAGE_QUEUE must be a Redis URL"),
+    ({"DATABASE_URL": POSTGRES, "RATELIMIT_STORAGE_URI": "memory://"}, "RATELIMIT_STORAGE_URI must be a Redis URL"),
+])
+def test_the_launcher_refuses_what_a_cluster_cannot_share(settings, refused):
+    with pytest.raises(SettingError, match=refused):
+        cluster_environment(settings)
+
+
+def test_the_launcher_puts_queue_and_limits_on_local_redis_unless_told():
+    # Empty, as .env.example leaves SOCKETIO_MESSAGE_QUEUE, is unset.
+    env = cluster_environment({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": ""})
+    assert env["SOCKETIO_MESSAGE_QUEUE"] == env["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
+    env = cluster_environment({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": "redis://10.0.0.5:6379/2"})
+    assert env["RATELIMIT_STORAGE_URI"] == "redis://10.0.0.5:6379/2"
+
+
 def test_the_launcher_refuses_sqlite(tmp_path):
     launcher = start_launcher(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'one.db'}", PORT=str(free_port_run(1)))
     assert launcher.process.wait(timeout=30) == 1
     assert "a cluster needs PostgreSQL" in launcher.log_path.read_text()
 
 
+@pytest.mark.usefixtures("nginx_installed")
 def test_long_polling_sessions_stick_to_one_process_through_nginx(cluster_factory):
     cluster = cluster_factory(2, nginx=True, INGEST_RATE_LIMIT="1000 per second", SSE_HEARTBEAT_SECONDS="0.5")
     session = login_session(cluster)
