@@ -181,12 +181,17 @@ def ingest_trial(workdir: Path, processes: int, plan: dict) -> dict:
                                                                plan["ingest_s"]), urls)
 
         send("warm", 20)
-        runs = []
+        servers, runs = [psutil.Process(server.process.pid) for server in cluster.processes], []
         for number in range(plan["ingest_runs"]):
+            server_cpu, client_cpu = [cpu_seconds(server) for server in servers], time.process_time()
             sent = send(f"r{number}", 10**6)
             elapsed = max(part["elapsed"] for part in sent)
+            # Where the two cores went: the senders share this process's GIL, PostgreSQL runs beside them.
             runs.append({"items_per_s": rounded(sum(part["accepted"] for part in sent) / elapsed, 0),
                          "failed_batches": sum(len(part["failures"]) for part in sent),
+                         "server_cpu_cores": [rounded((cpu_seconds(server) - cpu) / elapsed)
+                                              for server, cpu in zip(servers, server_cpu, strict=True)],
+                         "client_cpu_cores": rounded((time.process_time() - client_cpu) / elapsed),
                          **latency_summary([latency for part in sent for latency in part["latencies"]])})
     items_per_s = sorted(run["items_per_s"] for run in runs)[len(runs) // 2]
     progress(f"cluster ingest, {processes} process(es) on PostgreSQL: {items_per_s:,.0f} items/s ({BATCH_ITEMS}-item batches)")
