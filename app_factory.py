@@ -127,10 +127,11 @@ def start_background_work(app: Flask) -> JobRunner:
     # The leader (the one process without a message queue) broadcasts, evaluates alerts and maintains the tables.
     broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"], cluster)
     alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), is_evaluator=cluster.is_leader,
-                           wake_delivery=app.extensions[DELIVERY_WORKER].wake, pause=lambda: socketio.sleep(0))
+                           wake_delivery=app.extensions[DELIVERY_WORKER].wake, pause=lambda: socketio.sleep(0),
+                           slices=app.config["ALERT_EVALUATION_SLICES"])
     runner.start(standard_jobs(services, app.config, cluster.is_leader)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
-                    Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"], alert_loop.run)])
+                    Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"] / alert_loop.slices, alert_loop.run)])
     for task in services.hub.background_tasks():  # the cluster stream's tail
         socketio.start_background_task(task)
     socketio.start_background_task(services.fanout.run)

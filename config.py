@@ -123,6 +123,9 @@ class Config:
     ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 90)
     MAINTENANCE_INTERVAL = env_float("MAINTENANCE_INTERVAL", 60.0)
     ALERT_EVALUATION_INTERVAL = env_float("ALERT_EVALUATION_INTERVAL", 10.0)
+    # Rules are evaluated in this many slices spread evenly over each interval (Prometheus offsets its rule
+    # groups the same way): a condition waits for its own slice, not for a pass over every rule.
+    ALERT_EVALUATION_SLICES = env_int("ALERT_EVALUATION_SLICES", 4)
     # Install the default rules (high CPU, error rate, p95, failing transactions) on a database's first start.
     ALERT_DEFAULT_RULES = env_bool("ALERT_DEFAULT_RULES", True)
     ALERT_HISTORY_RETENTION_DAYS = env_int("ALERT_HISTORY_RETENTION_DAYS", 90)

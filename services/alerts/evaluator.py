@@ -8,6 +8,7 @@ before publishing, so no dashboard is told of a state the database does not hold
 """
 import logging
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,20 +56,26 @@ class Evaluator:
 
     def __init__(self, runtime, settings: Settings, clock: Callable[[], datetime] = utcnow,
                  is_evaluator: Callable[[], bool] = lambda: True, wake_delivery: Callable[[], None] = lambda: None,
-                 pause: Callable[[], None] = lambda: None):
+                 pause: Callable[[], None] = lambda: None, slices: int = 1):
         self.runtime, self.settings, self.clock = runtime, settings, clock
         self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
         self.rules = RuleSnapshots()
-        self.history = series.MetricHistory()
+        self.slices, self.turn = max(1, slices), 0
+        # One history per slice: each slice reads its own metrics, and a history keeps what its rules read.
+        self.histories = [series.MetricHistory() for _ in range(self.slices)]
         self.pause = pause
 
     def run(self, session: Session) -> PassReport | None:
-        """One pass, committed, then published; None when another process is the evaluator."""
+        """One pass over the next slice of the rules, committed, then published; None when another process is the
+        evaluator. Called `slices` times per interval, it evaluates every rule once per interval."""
         if not self.is_evaluator():
             return None
-        report = evaluate_all(session, self.runtime, self.settings, self.clock(), self.rules.enabled(session),
-                              self.pause, self.history)
-        self.history.end_pass()
+        turn, self.turn = self.turn, (self.turn + 1) % self.slices
+        enabled = self.rules.enabled(session)
+        chosen = [rule for rule in enabled if slice_of(rule, self.slices) == turn]
+        report = evaluate_all(session, self.runtime, self.settings, self.clock(), chosen, self.pause,
+                              self.histories[turn], {rule.id for rule in enabled})
+        self.histories[turn].end_pass()
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
         # In a cluster the pass's writes commit only while this process still holds the leader lease: a pass that
         # outlived it (a pause, a slow pass) is dropped whole and the new leader's next pass does the work. The
@@ -84,11 +91,22 @@ class Evaluator:
         return report
 
 
+def slice_of(rule: RuleSnapshot, slices: int) -> int:
+    """The slice a rule is evaluated in: rules that share reads share a slice — those on one custom metric, and
+    all host, all endpoint or all business rules (each source's figures come from one read)."""
+    series_key = f"metric\0{rule.metric}" if rule.source == "metric" else rule.source
+    return zlib.crc32(series_key.encode()) % slices
+
+
 def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, rules: list[RuleSnapshot],
-                 pause: Callable[[], None] = lambda: None, history: series.MetricHistory | None = None) -> PassReport:
+                 pause: Callable[[], None] = lambda: None, history: series.MetricHistory | None = None,
+                 enabled_ids: set[int] | None = None) -> PassReport:
     """Read every rule's series first, letting other work through between rules (reads hold no lock), then move
     the instances and write it all in one stretch: a pass that paused while holding SQLite's write lock would
-    leave every other writer waiting in C, where eventlet cannot switch, and the pass could never resume."""
+    leave every other writer waiting in C, where eventlet cannot switch, and the pass could never resume.
+
+    `rules` may be one slice of the enabled rules (`enabled_ids`, all of them by default): the instances of the
+    other slices' rules are left to their own passes; those of rules no longer enabled are reset by any pass."""
     report = PassReport(rules=len(rules))
     reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)],
                          history, now)
@@ -106,6 +124,8 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
     touched: list[Alert] = []
     for rule in rules:
         touched += evaluate_rule(session, rule, readings[rule.id], open_instances.pop(rule.id, {}), now, report)
+    for rule_id in enabled_ids or ():
+        open_instances.pop(rule_id, None)  # another slice's
     for orphans in open_instances.values():  # their rule was disabled or deleted since the last pass
         for instance in orphans.values():
             previous = instance.state

@@ -107,14 +107,17 @@ class JobRunner:
     def run_once(self, job: Job) -> None:
         started = time.perf_counter()
         session = self.sessions()
+        # Counted, so that a reader polling health can tell how often a job ran, not only how its last run went.
+        count = self.runtime.job_runs.get(job.name, {}).get("count", 0) + 1
         try:
             job.run(session)
             session.commit()
-            self.runtime.job_runs[job.name] = {"at": utcnow().isoformat(), "ok": True,
+            self.runtime.job_runs[job.name] = {"at": utcnow().isoformat(), "ok": True, "count": count,
                                                "ms": round((time.perf_counter() - started) * 1000, 2)}
         except Exception as error:  # a job must outlive a database outage; the next run retries
             session.rollback()
-            self.runtime.job_runs[job.name] = {"at": utcnow().isoformat(), "ok": False, "error": str(error)[:200]}
+            self.runtime.job_runs[job.name] = {"at": utcnow().isoformat(), "ok": False, "count": count,
+                                               "error": str(error)[:200]}
             log.warning("background job %s failed: %s", job.name, error)
         finally:
             self.sessions.remove()

@@ -359,3 +359,37 @@ def test_host_rules_share_one_read_of_the_samples_and_agree_with_a_rule_read_alo
     alone = series.evaluate(db_session, runtime, series.SeriesQuery.of(bodies[1] | {"aggregation": "max"}), T0)
     assert [value.value for value in alone] == [57.0]
 
+
+
+def test_slices_evaluate_every_rule_once_per_round_and_leave_other_slices_instances_alone(db_session, runtime, clock):
+    names = [f"queue.{index}" for index in range(12)]
+    for name in names:
+        add_rule(db_session, name=f"deep {name}", metric=name)
+        push(db_session, 150, clock.now, name=name)
+    engine = evaluator.Evaluator(runtime, evaluator.Settings.of(CONFIG), clock=clock, slices=3)
+    by_slice = [evaluator.slice_of(rule, 3) for rule in engine.rules.enabled(db_session)]
+    assert len(set(by_slice)) > 1  # the twelve series are spread over the slices
+    counts = [engine.run(db_session).rules for _ in range(3)]
+    assert counts == [by_slice.count(turn) for turn in range(3)] and sum(counts) == 12
+    assert [alert.state for alert in instances(db_session)] == ["firing"] * 12
+
+    clock.advance(10)
+    for _ in range(3):  # a slice's pass does not take the other slices' firing instances for orphans
+        assert engine.run(db_session).changes == []
+    assert [alert.state for alert in instances(db_session)] == ["firing"] * 12
+
+
+def test_any_slice_resolves_the_instances_of_a_rule_that_was_disabled(db_session, runtime, clock):
+    receiver(db_session)
+    rule = add_rule(db_session)
+    push(db_session, 150, clock.now)
+    engine = evaluator.Evaluator(runtime, evaluator.Settings.of(CONFIG), clock=clock, slices=4)
+    for _ in range(4):
+        engine.run(db_session)
+    assert instances(db_session)[0].state == "firing"
+    rule.enabled = False
+    db_session.commit()
+    clock.advance(10)
+    report = engine.run(db_session)
+    assert report.rules == 0 and instances(db_session)[0].state == "resolved"
+    assert deliveries(db_session) == [("firing", "firing"), ("resolved", "resolved")]
