@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from config import INSTANCE_DIR, Config, SettingError, env_int, env_str, resolve_secret_key
+from config import INSTANCE_DIR, Config, SettingError, resolve_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("nginx.conf")
@@ -86,7 +86,7 @@ def render_nginx_config(prefix: Path, listen: str, backend_ports: list[int], set
 
 
 def int_setting(settings: dict, name: str) -> int:
-    """An integer setting as the processes get it: from `settings`, else Config's default."""
+    """An integer setting as the processes get it: from `settings` (the environment), else Config's default."""
     return int(settings.get(name) or getattr(Config, name))
 
 
@@ -181,10 +181,12 @@ def loopback_for(listen: str) -> str:
 def run(prefix: Path) -> int:
     """Start the cluster from the environment, print where it serves, and wait for Ctrl-C or a death."""
     env = cluster_environment(dict(os.environ))
-    count, host, port = env_int("CLUSTER_PROCESSES", 2), env_str("HOST", "127.0.0.1"), env_int("PORT", 5000)
+    count, host, port = int_setting(env, "CLUSTER_PROCESSES"), env.get("HOST") or Config.HOST, int_setting(env, "PORT")
+    if count < 1:
+        raise SettingError(f"CLUSTER_PROCESSES must be 1 or more, not {count}")
     ports = [port + index for index in range(1, count + 1)]
     public_url = f"http://{host}:{port}"
-    secret_key = resolve_secret_key(env_str("SECRET_KEY"), host, INSTANCE_DIR)
+    secret_key = resolve_secret_key(env.get("SECRET_KEY"), host, INSTANCE_DIR)
     env = process_environment(env, secret_key, public_url)
     prefix.mkdir(parents=True, exist_ok=True)
     cluster = Cluster()
