@@ -20,7 +20,9 @@ class BulkSql:
     def time(self, moment: datetime):
         """A UTC datetime as the column stores it: naive ISO text on SQLite (as SQLAlchemy writes it)."""
         if self.sqlite:
-            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            if moment.tzinfo is not UTC:  # validated rows are in UTC already: no conversion, no naive copy
+                moment = moment.astimezone(UTC)
+            return moment.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
         return moment
 
     def read_time(self, value) -> datetime:
