@@ -7,6 +7,7 @@ import argparse
 import ctypes
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -75,10 +76,13 @@ def render_nginx_config(prefix: Path, listen: str, backend_ports: list[int], set
     servers = "\n".join(f"        server 127.0.0.1:{port};" for port in backend_ports)
     # Started by root, nginx would hand its workers to `nobody`, who may not enter the prefix folder.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
-    # Each client holds two connections of nginx's: its own and the one to its process.
+    # Each client holds two connections of nginx's: its own and the one to its process. Only root may open more
+    # files than its hard limit.
+    connections = 2 * int_setting(settings, "MAX_CONNECTIONS")
+    if os.geteuid() != 0:
+        connections = min(connections, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     fields = {"prefix": str(prefix), "listen": listen, "servers": servers,
-              "max_body_size": str(int_setting(settings, "MAX_CONTENT_LENGTH")),
-              "worker_connections": str(2 * int_setting(settings, "MAX_CONNECTIONS"))}
+              "max_body_size": str(int_setting(settings, "MAX_CONTENT_LENGTH")), "worker_connections": str(connections)}
     text = TEMPLATE.read_text()
     for name, value in fields.items():
         text = text.replace("{{" + name + "}}", value)
