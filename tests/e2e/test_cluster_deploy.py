@@ -55,8 +55,8 @@ def answers(port: int) -> bool:
 
 def start_launcher(workdir, **settings) -> ClusterProcess:
     env = {key: value for key, value in os.environ.items() if key not in ("ADMIN_PASSWORD", "DEMO")}
-    env.update(SECRET_KEY="live-secret", ADMIN_USERNAME=LIVE_ADMIN[0], ADMIN_PASSWORD=LIVE_ADMIN[1], DEMO="0",
-               ALERT_DEFAULT_RULES="0", PYTHONUNBUFFERED="1", **settings)
+    env.update(HOST="127.0.0.1", SECRET_KEY="live-secret", ADMIN_USERNAME=LIVE_ADMIN[0], ADMIN_PASSWORD=LIVE_ADMIN[1],
+               DEMO="0", ALERT_DEFAULT_RULES="0", RATELIMIT_STORAGE_URI=REDIS_URL, PYTHONUNBUFFERED="1", **settings)
     log_path = workdir / "launcher.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "deploy.cluster", "--dir", str(workdir / "cluster")], cwd=ROOT,
