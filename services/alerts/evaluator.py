@@ -63,6 +63,9 @@ class Evaluator:
         self.slices, self.turn = max(1, slices), 0
         # One history per slice: each slice reads its own metrics, and a history keeps what its rules read.
         self.histories = [series.MetricHistory() for _ in range(self.slices)]
+        self.sliced_from: list[RuleSnapshot] | None = None
+        self.by_slice: list[list[RuleSnapshot]] = []
+        self.enabled_ids: set[int] = set()
         self.pause = pause
 
     def run(self, session: Session) -> PassReport | None:
@@ -72,9 +75,13 @@ class Evaluator:
             return None
         turn, self.turn = self.turn, (self.turn + 1) % self.slices
         enabled = self.rules.enabled(session)
-        chosen = [rule for rule in enabled if slice_of(rule, self.slices) == turn]
-        report = evaluate_all(session, self.runtime, self.settings, self.clock(), chosen, self.pause,
-                              self.histories[turn], {rule.id for rule in enabled})
+        if enabled is not self.sliced_from:  # the same list while no rule changed
+            self.sliced_from, self.enabled_ids = enabled, {rule.id for rule in enabled}
+            self.by_slice = [[] for _ in range(self.slices)]
+            for rule in enabled:
+                self.by_slice[slice_of(rule, self.slices)].append(rule)
+        report = evaluate_all(session, self.runtime, self.settings, self.clock(), self.by_slice[turn], self.pause,
+                              self.histories[turn], self.enabled_ids)
         self.histories[turn].end_pass()
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
         # In a cluster the pass's writes commit only while this process still holds the leader lease: a pass that

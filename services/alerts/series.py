@@ -81,10 +81,14 @@ def _group_by(query: SeriesQuery) -> tuple[str, ...]:
 
 
 def _label_key(tags: Mapping, names: tuple[str, ...]) -> LabelKey:
+    if not names:  # most rules group nothing: one series
+        return ()
     return tuple((name, str(tags[name])) for name in sorted(names) if tags.get(name) is not None)
 
 
 def _matches(tags: Mapping, filters: Mapping) -> bool:
+    if not filters:
+        return True
     return all(str(tags.get(name)) == str(value) for name, value in filters.items())
 
 

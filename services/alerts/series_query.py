@@ -3,6 +3,7 @@ its value per label set, and the bucket, span and host resolutions a window is r
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from config import Config
 from services.analytics.time_buckets import BUCKET_SECONDS, floor_time
@@ -81,9 +82,12 @@ def window_span(end: datetime, query: SeriesQuery, bucket: str, complete: bool) 
 
 
 def reaches_past_minute_rollups(query: SeriesQuery) -> bool:
+    return _reaches_past_minute_rollups(query.window_seconds, query.compare_offset_seconds)
+
+
+def _reaches_past_minute_rollups(window_seconds: int, compare_offset_seconds: int | None) -> bool:
     # Minute rollups are purged after MINUTE_ROLLUP_RETENTION_DAYS; a comparison further back reads hours.
-    reach = (query.compare_offset_seconds or 0) + query.window_seconds
-    return timedelta(seconds=reach) > MINUTE_ROLLUPS_KEPT - timedelta(hours=1)
+    return timedelta(seconds=(compare_offset_seconds or 0) + window_seconds) > MINUTE_ROLLUPS_KEPT - timedelta(hours=1)
 
 
 def finest_bucket(window_seconds: int) -> str:
@@ -92,8 +96,13 @@ def finest_bucket(window_seconds: int) -> str:
 
 
 def metric_bucket(query: SeriesQuery) -> str:
-    bucket = finest_bucket(query.window_seconds)
-    if reaches_past_minute_rollups(query) and BUCKET_SECONDS[bucket] < BUCKET_SECONDS["1h"]:
+    return _metric_bucket(query.window_seconds, query.compare_offset_seconds)
+
+
+@lru_cache(maxsize=4096)  # a pass asks for every rule's, and rules share a few windows
+def _metric_bucket(window_seconds: int, compare_offset_seconds: int | None) -> str:
+    bucket = finest_bucket(window_seconds)
+    if _reaches_past_minute_rollups(window_seconds, compare_offset_seconds) and BUCKET_SECONDS[bucket] < BUCKET_SECONDS["1h"]:
         return "1h"
     return bucket
 
