@@ -57,9 +57,9 @@ def upsert_transactions(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     now = bulk.time(utcnow())
     conflict = ("ON CONFLICT (external_id) DO UPDATE SET "
                 + ", ".join(f"{column} = excluded.{column}" for column in UPDATED_ON_REPEAT))
-    bulk.executemany(bulk.insert_sql("transactions", TRANSACTION_COLUMNS, conflict), (
+    bulk.insert_rows("transactions", TRANSACTION_COLUMNS, (
         (row["external_id"], row["amount_e4"], row["currency"], row["status"], row["user_id"],
-         bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows))
+         bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows), conflict)
     apply_revenue_deltas(bulk, revenue_deltas(rows, previous))
     return rows
 
@@ -102,8 +102,7 @@ def apply_revenue_deltas(bulk: BulkSql, deltas: dict[tuple, list[int]]) -> None:
 
 
 def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:
-    bulk.executemany(bulk.insert_sql("user_activities", ("user_id", "action", "path", "session_id", "occurred_at",
-                                                          "details")),
+    bulk.insert_rows("user_activities", ("user_id", "action", "path", "session_id", "occurred_at", "details"),
                      ((row["user_id"], row["action"], row["path"], row["session_id"], bulk.time(row["occurred_at"]),
                        bulk.json(row["details"])) for row in rows))
     return rows
@@ -115,7 +114,7 @@ def insert_metrics(bulk: BulkSql, rows: list[dict]) -> list[dict]:
         return []
     for row in rows:
         row["tags_key"] = tags_key(row["tags"])
-    bulk.executemany(bulk.insert_sql("metric_points", ("name", "value", "occurred_at", "tags")),
+    bulk.insert_rows("metric_points", ("name", "value", "occurred_at", "tags"),
                      ((row["name"], row["value"], bulk.time(row["occurred_at"]), bulk.json(row["tags"]))
                       for row in rows))
     merge_metric_rollups(bulk, fold_points(rows))
