@@ -24,6 +24,7 @@ from deploy.cluster import die_with_parent, stop_process
 ROOT = Path(__file__).resolve().parent.parent
 LIVE_ADMIN = ("admin", "live-admin-password")
 REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_ADDRESS = ("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))  # for a TcpProxy in front of it
 
 
 def free_port() -> int:
@@ -180,6 +181,21 @@ def forget_redis_keys(redis, cluster_name: str) -> None:
     """Every key holding the cluster's name: its own (name:…) and flask-limiter's (…/name/…)."""
     for found in redis.scan_iter(f"*{cluster_name}*"):
         redis.delete(found)
+
+
+@pytest.fixture
+def redis():
+    """A client of the tests' Redis (the test is skipped, or fails in CI, when Redis does not answer)."""
+    with reachable_redis() as client:
+        yield client
+
+
+@pytest.fixture
+def cluster_name(redis):
+    """A cluster of the test's own, so tests never share Redis keys or channels; its keys go afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    forget_redis_keys(redis, name)
 
 
 @pytest.fixture

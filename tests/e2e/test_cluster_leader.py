@@ -9,22 +9,18 @@ import time
 import pytest
 import requests
 
-from tests.e2e import test_cluster_stream_servers as stream_servers
 from tests.e2e.realtime_clients import SocketClient
 from tests.e2e.test_ingest_server import create_api_key
-from tests.servers import LIVE_ADMIN, login_session
+from tests.servers import LIVE_ADMIN, REDIS_URL, login_session
 
-# The cluster stream's tests own these fixtures: a cluster name of the test's own, and a fresh PostgreSQL database.
-cluster_name, database_url = stream_servers.cluster_name, stream_servers.database_url
-REDIS_URL = stream_servers.REDIS_URL
 LIVE_UPDATE_INTERVAL = 0.5
 
 
 @pytest.fixture
-def start_process(server_factory, cluster_name, database_url):
+def start_process(server_factory, cluster_name, postgres_url):
     """Start one process of the test's cluster, with rate limits counted in Redis."""
     def start(**settings):
-        server = server_factory(**{"DATABASE_URL": database_url, "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
+        server = server_factory(**{"DATABASE_URL": postgres_url, "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
                                    "CLUSTER_NAME": cluster_name, "RATELIMIT_STORAGE_URI": REDIS_URL,
                                    "ADMIN_PASSWORD": LIVE_ADMIN[1], "INGEST_RATE_LIMIT": "10000 per second",
                                    "LIVE_UPDATE_INTERVAL": str(LIVE_UPDATE_INTERVAL), **settings})

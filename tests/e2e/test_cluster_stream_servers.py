@@ -1,51 +1,23 @@
 """Two server processes on one Redis and one PostgreSQL: the cluster's stream numbers every push once for both, a
 client resumes on the other process with exactly what it missed (Socket.IO and SSE), and a Redis cut loses nothing
 accepted and heals by itself."""
-import os
 import time
-import uuid
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from services.cluster.connection import REDIS_DOWN, connect
-from tests.conftest import fresh_postgres_database, service_missing
 from tests.e2e.realtime_clients import SocketClient, SseReader
 from tests.e2e.test_ingest_server import create_api_key
-from tests.servers import LIVE_ADMIN, login_session
+from tests.servers import LIVE_ADMIN, REDIS_ADDRESS, REDIS_URL, login_session
 from tests.tcp_proxy import TcpProxy
 
-REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_ADDRESS = ("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
-
 
 @pytest.fixture
-def cluster_name():
-    """A cluster of its own for each test, so tests never share keys or channels; its keys go afterwards."""
-    redis = connect(REDIS_URL)
-    try:
-        redis.ping()
-    except REDIS_DOWN as error:
-        service_missing("Redis at " + REDIS_URL, error)
-    name = f"test-cluster-stream-{uuid.uuid4().hex[:8]}"
-    yield name
-    for found in redis.scan_iter(f"{name}:*"):
-        redis.delete(found)
-    redis.close()
-
-
-@pytest.fixture
-def database_url():
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-def start_process(server_factory, cluster_name, database_url):
+def start_process(server_factory, cluster_name, postgres_url):
     """Start one process of the test's cluster (on `queue`, the Redis URL, unless told)."""
     def start(queue: str = REDIS_URL):
-        server = server_factory(DATABASE_URL=database_url, SOCKETIO_MESSAGE_QUEUE=queue, CLUSTER_NAME=cluster_name,
+        server = server_factory(DATABASE_URL=postgres_url, SOCKETIO_MESSAGE_QUEUE=queue, CLUSTER_NAME=cluster_name,
                                 ADMIN_PASSWORD=LIVE_ADMIN[1], INGEST_RATE_LIMIT="10000 per second",
                                 SYSTEM_SAMPLE_INTERVAL="3600", SSE_HEARTBEAT_SECONDS="0.5")
         server.session = login_session(server)
@@ -145,8 +117,8 @@ def test_an_sse_client_resumes_on_b_with_last_event_id(start_process):
     assert not [frame for frame in resumed.frames if frame.get("event") == "resync"]
 
 
-def stored_ids(database_url: str) -> set[str]:
-    engine = create_engine(database_url)
+def stored_ids(postgres_url: str) -> set[str]:
+    engine = create_engine(postgres_url)
     try:
         with engine.connect() as connection:
             return {row[0] for row in connection.execute(text("SELECT external_id FROM transactions"))}
@@ -155,7 +127,7 @@ def stored_ids(database_url: str) -> set[str]:
 
 
 def test_a_redis_cut_loses_nothing_accepted_and_the_process_rejoins_the_cluster_stream(start_process, clients,
-                                                                                       database_url):
+                                                                                       postgres_url):
     with TcpProxy(REDIS_ADDRESS) as proxy:
         queue = f"redis://127.0.0.1:{proxy.port}/0"
         a, b = start_process(queue), start_process(queue)
@@ -181,4 +153,4 @@ def test_a_redis_cut_loses_nothing_accepted_and_the_process_rejoins_the_cluster_
         on_a.wait_for(lambda events: on_a.payloads("resync")[-1]["epoch"] == cluster_epoch)
         ingest(b, key, "after")
         on_a.wait_for(lambda events: "after" in pushed_ids(on_a))
-    assert set(during) | {"after"} <= stored_ids(database_url)
+    assert set(during) | {"after"} <= stored_ids(postgres_url)

@@ -1,5 +1,4 @@
 """Cache clears, invalidations and preloads reach the other processes over a real Redis's pub/sub."""
-import os
 import threading
 import time
 import uuid
@@ -7,23 +6,10 @@ import uuid
 import pytest
 
 from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
-from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.connection import connect
 from services.cluster.shared_cache import SharedCache
-from tests.conftest import service_missing
+from tests.servers import REDIS_URL
 from tests.tcp_proxy import TcpProxy
-
-REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-def redis():
-    client = connect(REDIS_URL)
-    try:
-        client.ping()
-    except REDIS_DOWN as error:
-        service_missing("Redis at " + REDIS_URL, error)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -1,17 +1,11 @@
 """The leader lease on a real Redis: one holder, compare-token renew and release, fencing tokens, takeover."""
-import os
 import time
-import uuid
 
-import pytest
-
-from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.connection import connect
 from services.cluster.lease import Lease, holder_name
-from tests.conftest import service_missing
 from tests.tcp_proxy import TcpProxy
 
 OWNER = "test-host:1"
-REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Clock:
@@ -24,27 +18,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def redis():
-    client = connect(REDIS_URL)
-    try:
-        client.ping()
-    except REDIS_DOWN as error:
-        service_missing("Redis at " + REDIS_URL, error)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cluster(redis):
-    name = f"test-lease-{uuid.uuid4().hex[:8]}"
-    yield name
-    for stale in redis.scan_iter(f"{name}:*"):
-        redis.delete(stale)
-
-
-def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluster):
-    first, second = Lease(redis, cluster, "leader", OWNER), Lease(redis, cluster, "leader", OWNER)
+def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluster_name):
+    first, second = Lease(redis, cluster_name, "leader", OWNER), Lease(redis, cluster_name, "leader", OWNER)
     assert first.refresh() and first.held()
     assert not second.refresh() and not second.held()
     assert first.fence == 1 and second.fence is None
@@ -56,8 +31,8 @@ def test_only_one_of_two_holds_and_the_fence_grows_per_acquisition(redis, cluste
     assert int(redis.get(second.fence_key)) == 2
 
 
-def test_renew_and_release_with_another_token_are_refused(redis, cluster):
-    holder, other = Lease(redis, cluster, "leader", OWNER), Lease(redis, cluster, "leader", OWNER)
+def test_renew_and_release_with_another_token_are_refused(redis, cluster_name):
+    holder, other = Lease(redis, cluster_name, "leader", OWNER), Lease(redis, cluster_name, "leader", OWNER)
     holder.refresh()
     other.fence = 99  # as if other believed it held the lease: its renewal must still fail on the token
     assert not other.refresh() and other.fence is None
@@ -66,10 +41,10 @@ def test_renew_and_release_with_another_token_are_refused(redis, cluster):
     assert holder.refresh() and holder.fence == 1
 
 
-def test_a_holder_that_stops_renewing_is_taken_over_after_the_ttl(redis, cluster):
+def test_a_holder_that_stops_renewing_is_taken_over_after_the_ttl(redis, cluster_name):
     clock = Clock()
-    holder = Lease(redis, cluster, "leader", OWNER, ttl=0.5, clock=clock)
-    waiting = Lease(redis, cluster, "leader", OWNER, ttl=0.5)
+    holder = Lease(redis, cluster_name, "leader", OWNER, ttl=0.5, clock=clock)
+    waiting = Lease(redis, cluster_name, "leader", OWNER, ttl=0.5)
     holder.refresh()
     assert not waiting.refresh()
     clock.now += 0.5  # the holder paused past its ttl: it stops leader work before Redis lets anyone else in
@@ -82,11 +57,11 @@ def test_a_holder_that_stops_renewing_is_taken_over_after_the_ttl(redis, cluster
     assert not holder.refresh() and holder.fence is None  # back from its pause, it finds the lease taken
 
 
-def test_the_holder_steps_down_by_its_own_deadline_while_redis_is_away(redis, cluster):
+def test_the_holder_steps_down_by_its_own_deadline_while_redis_is_away(redis, cluster_name):
     clock = Clock()
     with TcpProxy(("127.0.0.1", redis.connection_pool.connection_kwargs["port"])) as proxy:
         through_proxy = connect(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.2)
-        holder = Lease(through_proxy, cluster, "leader", OWNER, ttl=5, clock=clock)
+        holder = Lease(through_proxy, cluster_name, "leader", OWNER, ttl=5, clock=clock)
         assert holder.refresh()
         proxy.cut()
         clock.now += 4.4

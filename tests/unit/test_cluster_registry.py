@@ -1,52 +1,27 @@
 """The process registry and shared measurements on a real Redis: two processes' runtimes in one test process."""
 import dataclasses
-import os
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from config import TestConfig
 from services.cluster import registry as cluster_registry
-from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.connection import connect
 from services.monitoring import performance
 from services.monitoring.prometheus import RuntimeCollector
 from services.runtime.process import build_runtime
-from tests.conftest import service_missing
 
-REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SETTINGS = {name: getattr(TestConfig, name) for name in dir(TestConfig) if name.isupper()}
 
 
-@pytest.fixture
-def redis():
-    client = connect(REDIS_URL)
-    try:
-        client.ping()
-    except REDIS_DOWN as error:
-        service_missing("Redis at " + REDIS_URL, error)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cluster(redis):
-    name = f"test-registry-{uuid.uuid4().hex[:8]}"
-    yield name
-    for stale in redis.scan_iter(f"{name}:*"):
-        redis.delete(stale)
-
-
-def member(redis, cluster: str, pid: int) -> cluster_registry.Registry:
+def member(redis, cluster_name: str, pid: int) -> cluster_registry.Registry:
     runtime = build_runtime(SETTINGS)
     runtime = dataclasses.replace(runtime, pid=pid, monitor=performance.RequestMonitor(
         runtime.host, pid, peer_rows=runtime.peers.request_rows))
-    return cluster_registry.Registry(runtime, redis, cluster)
+    return cluster_registry.Registry(runtime, redis, cluster_name)
 
 
-def test_health_names_the_leader_and_every_process(redis, cluster):
-    first, second = member(redis, cluster, 101), member(redis, cluster, 102)
+def test_health_names_the_leader_and_every_process(redis, cluster_name):
+    first, second = member(redis, cluster_name, 101), member(redis, cluster_name, 102)
     first.lease.refresh()
     second.lease.refresh()
     for process in (first, second, first):  # the first beat of the first process is before the second's entry
@@ -59,8 +34,8 @@ def test_health_names_the_leader_and_every_process(redis, cluster):
     assert not second.is_leader() and second.fence() is None
 
 
-def test_a_process_that_stops_beating_is_pruned(redis, cluster):
-    gone, staying = member(redis, cluster, 201), member(redis, cluster, 202)
+def test_a_process_that_stops_beating_is_pruned(redis, cluster_name):
+    gone, staying = member(redis, cluster_name, 201), member(redis, cluster_name, 202)
     gone.beat()
     stale = time.time() - cluster_registry.STALE_AFTER_SECONDS - 1
     redis.hset(gone.processes_key, gone.name, redis.hget(gone.processes_key, gone.name).replace(
@@ -71,8 +46,8 @@ def test_a_process_that_stops_beating_is_pruned(redis, cluster):
     assert redis.hkeys(staying.processes_key) == [staying.name.encode()]
 
 
-def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, cluster):
-    first, second = member(redis, cluster, 301), member(redis, cluster, 302)
+def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, cluster_name):
+    first, second = member(redis, cluster_name, 301), member(redis, cluster_name, 302)
     now = time.time()
     first.runtime.monitor.record("/api/v1/ingest", "POST", 200, 4.0, now=now)
     first.runtime.monitor.record("/api/v1/ingest", "POST", 500, 8.0, now=now)
@@ -95,8 +70,8 @@ def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, 
     assert any(name == "pulseboard_host_cpu_percent" and ("pid", "301") in labels for name, labels, _ in scraped)
 
 
-def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(redis, cluster, db_session):
-    first, second = member(redis, cluster, 401), member(redis, cluster, 402)
+def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(redis, cluster_name, db_session):
+    first, second = member(redis, cluster_name, 401), member(redis, cluster_name, 402)
     minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
     first.runtime.monitor.record("/x", "GET", 200, 3.0, now=minute.timestamp() + 1)
     first.beat()
@@ -110,8 +85,8 @@ def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(re
     assert [(item["pid"], item["count"]) for item in per_process] == [(401, 1), (402, 1)]
 
 
-def test_without_redis_a_process_sees_no_peers_and_health_is_degraded(cluster):
-    alone = cluster_registry.Registry(build_runtime(SETTINGS), connect("redis://127.0.0.1:1/0", timeout=0.2), cluster)
+def test_without_redis_a_process_sees_no_peers_and_health_is_degraded(cluster_name):
+    alone = cluster_registry.Registry(build_runtime(SETTINGS), connect("redis://127.0.0.1:1/0", timeout=0.2), cluster_name)
     alone.beat()
     view = alone.health()
     assert view["status"] == "degraded" and view["leader"] is None and "Redis unreachable" in view["error"]

@@ -1,52 +1,28 @@
-"""The cluster's stream on a real Redis, without a server: numbering across publishers, the epoch, trimming, the
+"""The cluster_name's stream on a real Redis, without a server: numbering across publishers, the epoch, trimming, the
 fence, replay from Redis, resync after lost history, and falling back to local numbering while Redis is away."""
-import os
 import threading
 import time
-import uuid
 
 import pytest
 
-from services.cluster.connection import REDIS_DOWN, connect
+from services.cluster.connection import connect
 from services.cluster.stream import CLUSTER, LOCAL, ClusterStream, publishing_client
 from services.realtime.fanout import Fanout
 from services.realtime.hub import Cursor, EventHub, Message
 from services.realtime.presence import Presence
 from services.realtime.streams import sse_frames
-from tests.conftest import service_missing
+from tests.servers import REDIS_ADDRESS, REDIS_URL
 from tests.tcp_proxy import TcpProxy
 from tests.unit.test_hub import Recorder
 
-REDIS_URL = os.environ.get("PULSEBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_ADDRESS = ("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
-
 
 @pytest.fixture
-def redis():
-    client = connect(REDIS_URL)
-    try:
-        client.ping()
-    except REDIS_DOWN as error:
-        service_missing("Redis at " + REDIS_URL, error)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cluster(redis):
-    name = f"test-stream-{uuid.uuid4().hex[:8]}"
-    yield name
-    for found in redis.scan_iter(f"{name}:*"):
-        redis.delete(found)
-
-
-@pytest.fixture
-def streams(cluster):
-    """Make ClusterStreams of the test's cluster (as separate processes would hold them); their tails stop after."""
+def streams(cluster_name):
+    """Make ClusterStreams of the test's cluster_name (as separate processes would hold them); their tails stop after."""
     made = []
 
     def make(url: str = REDIS_URL, buffer_size: int = 1000, max_age: float = 300.0, joined: bool = True):
-        stream = ClusterStream(publishing_client(url), connect(url, timeout=2.0), cluster, EventHub(buffer_size, max_age))
+        stream = ClusterStream(publishing_client(url), connect(url, timeout=2.0), cluster_name, EventHub(buffer_size, max_age))
         if joined:
             stream.join()
         made.append(stream)
@@ -72,7 +48,7 @@ def wait_until(condition, timeout: float = 10.0):
 
 
 def catch_up(stream: ClusterStream) -> None:
-    """Copy what the cluster's stream holds beyond this copy (as the tail does)."""
+    """Copy what the cluster_name's stream holds beyond this copy (as the tail does)."""
     stream.read_new()
 
 
@@ -87,7 +63,7 @@ def test_two_publishers_number_one_sequence_and_every_reader_sees_it_in_order(st
         assert not missing and [message.items[0]["id"] for message in messages] == list(range(20))
 
 
-def test_the_epoch_is_created_once_and_kept_until_the_history_is_lost(streams, redis, cluster):
+def test_the_epoch_is_created_once_and_kept_until_the_history_is_lost(streams, redis, cluster_name):
     first = streams()
     kept = streams()
     assert first.epoch == kept.epoch
@@ -129,9 +105,9 @@ def test_the_stream_is_trimmed_by_age(streams, redis):
     assert redis.xlen(stream.stream_key) <= 51  # the first full node of old entries is gone
 
 
-def test_a_fenced_publish_is_refused_unless_the_fence_holds_its_token(streams, redis, cluster):
+def test_a_fenced_publish_is_refused_unless_the_fence_holds_its_token(streams, redis, cluster_name):
     stream = streams()
-    fence = f"{cluster}:lease:live_update:fence"
+    fence = f"{cluster_name}:lease:live_update:fence"
     assert stream.publish("live_update", [{"kpis": {}}], fence=(fence, 3)) is None
     redis.set(fence, 4)
     assert stream.publish("live_update", [{"kpis": {}}], fence=(fence, 3)) is None
@@ -201,11 +177,11 @@ def test_the_fanout_resyncs_its_clients_when_the_stream_changes_epoch():
     hub.publish("transaction", [{"id": "old"}])
     fanout.round()
     ended = hub.epoch
-    hub.restart("cluster-epoch", 40)  # joined a cluster's stream at its seq 40
-    hub.append(hub_message("cluster-epoch", 41))
+    hub.restart("cluster_name-epoch", 40)  # joined a cluster_name's stream at its seq 40
+    hub.append(hub_message("cluster_name-epoch", 41))
     fanout.round()
     sent = [(event, data.get("epoch"), data["seq"], to) for event, data, to in recorder.sent[1:]]
-    assert sent == [("resync", "cluster-epoch", 40, None), ("transaction", None, 41, "transactions")]
+    assert sent == [("resync", "cluster_name-epoch", 40, None), ("transaction", None, 41, "transactions")]
     assert "epoch " + ended in recorder.sent[1][1]["reason"]
     assert presence.rooms_of("sid-1") == {"transactions": 40}
 
