@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from database import Alert, AlertTransition, utcnow
@@ -125,8 +125,11 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
     # End the reads' transaction: SQLite (WAL) refuses to make a write of a read begun before another commit.
     session.rollback()
     open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
-    for instance in session.scalars(select(Alert).where(Alert.state != "resolved")):
-        open_instances[instance.rule_id][instance.fingerprint] = instance
+    # The open instances, and those whose receivers last heard "firing" (owed_resolved), in one read.
+    loaded = list(session.scalars(select(Alert).where(or_(Alert.state != "resolved", Alert.notified_state == "firing"))))
+    for instance in loaded:
+        if instance.state != "resolved":
+            open_instances[instance.rule_id][instance.fingerprint] = instance
     muting = silences.active(session, now)
     touched: list[Alert] = []
     for rule in rules:
@@ -147,7 +150,7 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
                     settings, now)
     report.changes += [(instance, instance.state) for instance in touched  # a mark changed, not the state
                        if id(instance) not in changed and flags[id(instance)] != (instance.silenced, instance.flapping)]
-    notify(session, touched + owed_resolved(session, touched), settings, now, report)
+    notify(session, touched + owed_resolved(loaded, touched), settings, now, report)
     return report
 
 
@@ -190,8 +193,12 @@ def read_rule(session: Session, rule: RuleSnapshot, reads: series.Reads, now: da
         found = [({}, lifecycle.Reading(failed=str(error)[:200]))]
     result = {}
     for group, reading in found:
-        labels = instance_labels(_rule_fields(rule), group)
-        result[alerts.fingerprint(labels)] = (labels, reading)
+        key = tuple(sorted(group.items()))
+        if key not in rule.identities:
+            labels = instance_labels(_rule_fields(rule), group)
+            rule.identities[key] = (labels, alerts.fingerprint(labels))
+        labels, fingerprint = rule.identities[key]
+        result[fingerprint] = (labels, reading)
     return result
 
 
@@ -264,13 +271,13 @@ def update_flapping(session: Session, instances: list[Alert], settings: Settings
         instance.flapping = lifecycle.is_flapping(instance.flapping, counts.get(instance.id, 0), settings.flap_changes)
 
 
-def owed_resolved(session: Session, touched: list[Alert]) -> list[Alert]:
-    """Instances no longer firing whose receivers last heard "firing": reset by a rule edit, or deferred by a
-    flap window. They are owed a resolved notification even if their rule is gone."""
+def owed_resolved(loaded: list[Alert], touched: list[Alert]) -> list[Alert]:
+    """Of the pass's instances, those no longer firing whose receivers last heard "firing": reset by a rule edit,
+    or deferred by a flap window, possibly in another slice's pass. They are owed a resolved notification even if
+    their rule is gone."""
     seen = {instance.id for instance in touched}
-    owed = session.scalars(select(Alert).where(Alert.notified_state == "firing",
-                                               Alert.state.not_in(alerts.FIRING_STATES)))
-    return [instance for instance in owed if instance.id not in seen]
+    return [instance for instance in loaded if instance.notified_state == "firing"
+            and instance.state not in alerts.FIRING_STATES and instance.id not in seen]
 
 
 def notify(session: Session, instances: list[Alert], settings: Settings, now: datetime, report: PassReport) -> None:

@@ -1,7 +1,7 @@
 """The enabled rules as an evaluation pass reads them: plain values with their series query, kept between passes
 and read again from the database only when a rule's row changed (its updated_at). Building 1,000 rule objects
 with four JSON columns each, and their queries, was a third of a pass that reads nothing new."""
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -37,10 +37,13 @@ class RuleSnapshot:
     nodata_state: str
     error_state: str
     query: SeriesQuery | SeriesError  # the error a rule stored around the validator would meet
+    # An instance's labels and fingerprint by its group's labels: the same every pass until the rule changes, when
+    # a new snapshot starts with none.
+    identities: dict[tuple, tuple[dict, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, rule: AlertRule) -> "RuleSnapshot":
-        values = {item.name: getattr(rule, item.name) for item in fields(cls) if item.name != "query"}
+        values = {item.name: getattr(rule, item.name) for item in fields(cls) if item.name not in ("query", "identities")}
         try:
             query: SeriesQuery | SeriesError = SeriesQuery.of(rule)
         except SeriesError as error:
