@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, null, select, type_coerce
 from sqlalchemy.orm import Session
 
 from database import MetricRollup
@@ -136,13 +136,14 @@ def _load(session: Session, kept: _Kept, bucket: str, moments: list[datetime]) -
     when = MetricRollup.bucket_start >= kept.current_start
     if moments:
         when = when | MetricRollup.bucket_start.in_(moments)
-    rows = session.execute(select(MetricRollup.id, *metric_queries.NAMED_FIGURES).where(
+    # Histograms only of the names a percentile reads: the others' would be decoded for nothing.
+    histogram = type_coerce(case((MetricRollup.name.in_(sorted(kept.percentile_names)), MetricRollup.histogram)),
+                            MetricRollup.histogram.type) if kept.percentile_names else null()
+    rows = session.execute(select(*metric_queries.NAMED_FIGURES, histogram.label("histogram")).where(
         MetricRollup.name.in_(sorted(kept.names)), MetricRollup.bucket == bucket, when)).all()
-    wanted = [row.id for row in rows if row.name in kept.percentile_names]
-    stored = metric_queries.histograms(session, wanted) if wanted else {}
     loaded: dict[datetime, dict[str, list[_Part]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        loaded[row.bucket_start][row.name].append(_part(row, stored.get(row.id)))
+        loaded[row.bucket_start][row.name].append(_part(row, row.histogram))
     return loaded
 
 

@@ -15,7 +15,6 @@ from services.monitoring.histogram import int_counts, percentile_across
 AGGREGATIONS = ("avg", "sum", "count", "min", "max", "p95", "p99")
 BUCKETS = tuple(BUCKET_SECONDS)
 DEFAULT_POINTS = 60
-IDS_PER_QUERY = 500  # bound ids in one IN list, well within SQLite's and PostgreSQL's limits
 MAX_POINTS = 2000
 
 
@@ -77,15 +76,6 @@ def rollups(session: Session, names: str | Iterable[str], bucket: str, start: da
     return session.execute(select(*columns).where(
         named, MetricRollup.bucket == bucket,
         MetricRollup.bucket_start >= floor_time(start, bucket), MetricRollup.bucket_start < end)).all()
-
-
-def histograms(session: Session, ids: list[int]) -> dict[int, dict]:
-    """The stored histograms of these rollup rows, by id."""
-    found: dict[int, dict] = {}
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        found.update(session.execute(select(MetricRollup.id, MetricRollup.histogram)
-                                     .where(MetricRollup.id.in_(ids[start:start + IDS_PER_QUERY]))).all())
-    return found
 
 
 def aggregate(agg: str, parts: list) -> float:
