@@ -56,10 +56,15 @@ def enqueue(session: Session, alerts: list[dict], status: str, now: datetime, *,
     return rows
 
 
-def enqueue_reminders(session: Session, firing: list[dict], now: datetime, *, settings) -> list[Delivery]:
-    """Queue a "reminder" (status firing) of each unsilenced instance in `firing` to each receiver with a
-    repeat_interval_seconds that has heard nothing of it (firing or reminder) for that long since it fired."""
-    receivers = list(session.scalars(select(Receiver).where(Receiver.repeat_interval_seconds.is_not(None))))
+def reminding_receivers(session: Session) -> list[Receiver]:
+    """The receivers that want reminders (a repeat_interval_seconds); usually none, and then a pass builds no bodies."""
+    return list(session.scalars(select(Receiver).where(Receiver.repeat_interval_seconds.is_not(None))))
+
+
+def enqueue_reminders(session: Session, receivers: list[Receiver], firing: list[dict], now: datetime, *,
+                      settings) -> list[Delivery]:
+    """Queue a "reminder" (status firing) of each unsilenced instance in `firing` to each of `receivers`
+    (reminding_receivers) that has heard nothing of it (firing or reminder) for its repeat interval since it fired."""
     alerts = [alert for alert in firing if alert["id"] is not None and not alert["silenced"]]
     if not receivers or not alerts:
         return []

@@ -294,10 +294,12 @@ def notify(session: Session, instances: list[Alert], settings: Settings, now: da
         report.notifications.append(_notification(session, body, status))
     for (_, status), bodies in due.items():
         report.deliveries += len(delivery.enqueue(session, bodies, status, now, settings=settings.config))
-    still_firing = [alerts.as_dict(instance) for instance in instances
-                    if instance.state in alerts.FIRING_STATES and instance.notified_state == "firing"
-                    and not instance.silenced]
-    report.deliveries += len(delivery.enqueue_reminders(session, still_firing, now, settings=settings.config))
+    still_firing = [instance for instance in instances if instance.state in alerts.FIRING_STATES
+                    and instance.notified_state == "firing" and not instance.silenced]
+    receivers = delivery.reminding_receivers(session) if still_firing else []
+    if receivers:
+        report.deliveries += len(delivery.enqueue_reminders(
+            session, receivers, [alerts.as_dict(instance) for instance in still_firing], now, settings=settings.config))
 
 
 def _notification(session: Session, body: dict, status: str) -> dict:

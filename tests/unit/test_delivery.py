@@ -131,7 +131,7 @@ def repeating(db_session):
 
 
 def remind(db_session, firing, now=NOW) -> list[Delivery]:
-    return delivery.enqueue_reminders(db_session, firing, now, settings=SETTINGS)
+    return delivery.enqueue_reminders(db_session, delivery.reminding_receivers(db_session), firing, now, settings=SETTINGS)
 
 
 def test_a_reminder_goes_once_the_interval_passed_since_firing_and_then_every_interval(db_session, repeating):
