@@ -44,8 +44,8 @@ LOAD_NAMES = [f"bench.load.{index}" for index in range(10)]  # what that sender 
 SPLIT = {  # (file, function) of the pass whose cumulative time the profile reports
     "series reads (all)": ("services/alerts/series.py", "evaluate"),
     "custom metric reads (_read_metric)": ("services/alerts/series.py", "_read_metric"),
-    "  Reads.metric_rollups (batched rows, per rule)": ("services/alerts/series.py", "metric_rollups"),
-    "  custom metric rollup queries": ("services/analytics/metric_queries.py", "rollups"),
+    "  metric history refresh (fingerprints, moved buckets)": ("services/alerts/metric_history.py", "refresh"),
+    "  metric history folds per window": ("services/alerts/metric_history.py", "series"),
     "  custom metric aggregation": ("services/analytics/metric_queries.py", "aggregate"),
     "host reads": ("services/alerts/series.py", "_read_host"),
     "endpoint reads": ("services/alerts/series.py", "_read_endpoint"),
