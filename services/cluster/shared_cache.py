@@ -32,7 +32,7 @@ class SharedCache:
         self.stopped = threading.Event()
         cache.on_clear = lambda namespace: self.send({"op": "clear", "namespace": namespace})
         cache.on_preload = lambda: self.send({"op": "preload"})
-        cache.on_invalidate = self.pending.update
+        cache.on_invalidate = lambda namespaces: self.pending.update(namespaces)  # the set is swapped at each send
 
     def send(self, message: dict) -> None:
         """Publish now. Without Redis the other processes keep their entries until the TTL: logged, since the
@@ -77,8 +77,8 @@ class SharedCache:
 
     def _send_invalidations(self) -> None:
         if self.pending:
-            names, self.pending = sorted(self.pending), set()
-            self.send({"op": "invalidate", "namespaces": names})
+            gathered, self.pending = self.pending, set()
+            self.send({"op": "invalidate", "namespaces": sorted(gathered)})
 
     def _receive(self, data: bytes) -> None:
         try:
