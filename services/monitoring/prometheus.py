@@ -37,8 +37,7 @@ class RuntimeCollector:
         processes = [shared_measurements.own(self.runtime), *self.runtime.peers.processes]
         # One process keeps the series it always had; several get a process's labels, so no two series collide.
         by = ProcessLabels(("host", "pid") if len(processes) > 1 else ())
-        for sample in (process.sample for process in processes if process.sample):
-            yield from host_families(sample)
+        yield from host_families([process.sample for process in processes if process.sample])
         if any(process.lifetime for process in processes):
             yield request_family(processes, by)
         yield counter_family("pulseboard_ingested_items", "items stored by the ingest API", "kind",
@@ -63,10 +62,14 @@ def registry(runtime: Runtime) -> CollectorRegistry:
     return metrics
 
 
-def host_families(sample: dict) -> Iterator[GaugeMetricFamily]:
+def host_families(samples: list[dict]) -> Iterator[GaugeMetricFamily]:
+    """One family per gauge with every process's sample in it: the text format allows a name's TYPE line once."""
+    if not samples:
+        return
     for name, path in HOST_GAUGES.items():
         family = GaugeMetricFamily(name, name.replace("_", " "), labels=["host", "pid"])
-        family.add_metric([sample["host"], str(sample["pid"])], reduce(lambda data, step: data[step], path, sample))
+        for sample in samples:
+            family.add_metric([sample["host"], str(sample["pid"])], reduce(lambda data, step: data[step], path, sample))
         yield family
 
 

@@ -53,9 +53,10 @@ def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, 
     first.runtime.monitor.record("/api/v1/ingest", "POST", 500, 8.0, now=now)
     second.runtime.monitor.record("/api/v1/ingest", "POST", 200, 2.0, now=now)
     first.runtime.ingested["transactions"] += 7
-    first.runtime.latest_sample = {"host": first.runtime.host, "pid": 301, "cpu": {"percent": 5.0, "load_avg": [0.1]},
-                                   "memory": {"percent": 40.0}, "disk": {"percent": 50.0},
-                                   "process": {"rss": 1000, "cpu_percent": 1.0}}
+    for process in (first, second):
+        process.runtime.latest_sample = {"host": process.runtime.host, "pid": process.runtime.pid,
+                                         "cpu": {"percent": 5.0, "load_avg": [0.1]}, "memory": {"percent": 40.0},
+                                         "disk": {"percent": 50.0}, "process": {"rss": 1000, "cpu_percent": 1.0}}
     first.beat()
     second.beat()
     first.beat()
@@ -67,7 +68,10 @@ def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, 
                for metric in RuntimeCollector(second.runtime).collect() for sample in metric.samples}
     assert ("pulseboard_ingested_items", (("host", first.runtime.host), ("kind", "transactions"), ("pid", "301")),
             7) in scraped
-    assert any(name == "pulseboard_host_cpu_percent" and ("pid", "301") in labels for name, labels, _ in scraped)
+    assert {dict(labels)["pid"] for name, labels, _ in scraped if name == "pulseboard_host_cpu_percent"} == {"301", "302"}
+    # One family per name, both processes in it: a second TYPE line for a name makes the scrape invalid.
+    names = [metric.name for metric in RuntimeCollector(second.runtime).collect()]
+    assert len(names) == len(set(names))
 
 
 def test_a_minute_already_flushed_is_not_counted_again_from_a_peers_heartbeat(redis, cluster_name, db_session):
