@@ -137,6 +137,9 @@ def forever(step: Callable[[], object], interval: float, sleep: Callable[[float]
         sleep(interval)
 
 
+ENTRY_FIELDS = {"host", "pid", "started", "last_heartbeat", "clients"}
+
+
 def entry(runtime: Runtime, beat_at: float | None) -> dict:
     return {"host": runtime.host, "pid": runtime.pid, "started": runtime.started_at, "last_heartbeat": beat_at,
             "clients": runtime.presence.counts()}
@@ -152,14 +155,27 @@ def iso(epoch: float | None) -> str | None:
 
 
 def live_entries(redis: Redis, processes_key: str, fields: dict[bytes, bytes], now: float) -> list[dict]:
-    """The entries that still beat; those that stopped are deleted on the way."""
+    """The entries that still beat; those that stopped, or cannot be read, are deleted on the way."""
     entries, stale = [], []
     for name, value in fields.items():
-        item = json.loads(value)
-        (stale if now - item["last_heartbeat"] > STALE_AFTER_SECONDS else entries).append((name, item))
+        item = readable_entry(value)
+        (stale if item is None or now - item["last_heartbeat"] > STALE_AFTER_SECONDS else entries).append((name, item))
     if stale:
         redis.hdel(processes_key, *(name for name, _ in stale))
     return [item for _, item in entries]
+
+
+def readable_entry(value: bytes) -> dict | None:
+    """An entry as written by entry(); None for one this version cannot read, which would otherwise fail every
+    heartbeat (and freeze the view of the cluster) for as long as it stays in the hash."""
+    try:
+        item = json.loads(value)
+    except ValueError:
+        item = None
+    if not isinstance(item, dict) or not ENTRY_FIELDS <= item.keys() or not isinstance(item["last_heartbeat"], float | int):
+        log.warning("cluster entry %r dropped: not one this version writes", value[:200])
+        return None
+    return item
 
 
 def join(runtime: Runtime, settings: dict) -> Registry | SoloCluster:

@@ -46,6 +46,15 @@ def test_a_process_that_stops_beating_is_pruned(redis, cluster_name):
     assert redis.hkeys(staying.processes_key) == [staying.name.encode()]
 
 
+def test_an_entry_that_cannot_be_read_is_dropped_without_stopping_the_heartbeat(redis, cluster_name):
+    process = member(redis, cluster_name, 251)
+    redis.hset(process.processes_key, mapping={"old:1": b"not json", "old:2": b'{"host": "old"}'})
+    process.beat()
+    assert process.failure is None
+    assert [item["pid"] for item in process.health()["processes"]] == [251]
+    assert redis.hkeys(process.processes_key) == [process.name.encode()]
+
+
 def test_each_process_sees_the_others_unflushed_requests_ingest_and_host(redis, cluster_name):
     first, second = member(redis, cluster_name, 301), member(redis, cluster_name, 302)
     now = time.time()
