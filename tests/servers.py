@@ -113,6 +113,15 @@ def server_factory(tmp_path):
         server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ingest_server(request, server_factory):
+    """One server on each database, taking ingest as fast as the tests send it (PostgreSQL: conftest's postgres_url)."""
+    settings = {"ADMIN_PASSWORD": LIVE_ADMIN[1], "INGEST_RATE_LIMIT": "10000 per second"}
+    if request.param == "postgresql":
+        settings["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    return server_factory(**settings)
+
+
 @dataclass
 class Cluster:
     """Server processes of one cluster (own CLUSTER_NAME, own PostgreSQL database, one Redis), nginx optionally."""

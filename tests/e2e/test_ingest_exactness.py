@@ -5,11 +5,10 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import pytest
 import requests
 
 from tests.e2e.test_ingest_server import create_api_key
-from tests.servers import LIVE_ADMIN, login_session
+from tests.servers import login_session
 
 UNIQUE_IDS = 18_000
 REPEATS = 2_000
@@ -29,14 +28,6 @@ def batches() -> list[list[dict]]:
     rng.shuffle(repeats)
     stream = items + repeats  # repeats are in the last four batches, their first sendings in the first 36
     return [stream[start:start + BATCH] for start in range(0, len(stream), BATCH)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ingest_server(request, server_factory):
-    settings = {"ADMIN_PASSWORD": LIVE_ADMIN[1], "INGEST_RATE_LIMIT": "10000 per second"}
-    if request.param == "postgresql":
-        settings["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    return server_factory(**settings)
 
 
 def test_twenty_thousand_concurrent_items_with_repeats_are_stored_exactly_once(ingest_server):

@@ -6,10 +6,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import pytest
 import requests
 
-from tests.servers import LIVE_ADMIN, ROOT, login_session
+from tests.servers import ROOT, login_session
 
 IDS = [f"order-{n}" for n in range(150)]
 STATUSES = ["pending", "completed", "failed", "refunded"]
@@ -34,14 +33,6 @@ def send_round(url: str, key: str, sender: int) -> list[dict]:
         assert response.status_code == 202, response.text
         answers.append(response.json())
     return answers
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ingest_server(request, server_factory):
-    settings = {"ADMIN_PASSWORD": LIVE_ADMIN[1], "INGEST_RATE_LIMIT": "10000 per second"}
-    if request.param == "postgresql":
-        settings["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    return server_factory(**settings)
 
 
 def test_concurrent_repeated_ids_are_stored_once_with_consistent_rollups(ingest_server):
