@@ -1,8 +1,9 @@
 """Driver-level bulk statements for the ingest hot path, the same SQL on SQLite and PostgreSQL.
 
 SQLAlchemy's per-row parameter processing costs more than the database's own work at thousands of
-rows a second (measured: 25-30 µs a row), so ingest hands tuples straight to the driver's executemany,
-inside the session's transaction. Values are converted once here, as SQLAlchemy would store them.
+rows a second (measured: 25-30 µs a row), so ingest hands tuples straight to the driver, inside the session's
+transaction: executemany, or on PostgreSQL COPY for the rows of each batch (insert_rows). Values are converted
+once here, as SQLAlchemy would store them.
 """
 import json
 from collections.abc import Iterable, Sequence
