@@ -146,8 +146,8 @@ def test_the_launcher_refuses_what_a_cluster_cannot_share(settings, refused):
 
 
 def test_the_launcher_puts_queue_and_limits_on_local_redis_unless_told():
-    # Empty, as .env.example leaves SOCKETIO_MESSAGE_QUEUE, is unset.
-    env = cluster_environment({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": ""})
+    # Empty, as .env.example leaves both, is unset.
+    env = cluster_environment({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": "", "RATELIMIT_STORAGE_URI": ""})
     assert env["SOCKETIO_MESSAGE_QUEUE"] == env["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
     env = cluster_environment({"DATABASE_URL": POSTGRES, "SOCKETIO_MESSAGE_QUEUE": "redis://10.0.0.5:6379/2"})
     assert env["RATELIMIT_STORAGE_URI"] == "redis://10.0.0.5:6379/2"
