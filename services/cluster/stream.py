@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from services.cluster.connection import BACKOFF, REDIS_DOWN, connect, key
@@ -142,7 +143,9 @@ class ClusterStream:
         if self.mode == CLUSTER:
             try:
                 return self.publish_to_cluster(channel, items, total, fence)
-            except REDIS_DOWN as error:
+            # Refusals too (OOM under maxmemory, READONLY after a failover): ingest has committed, and a 500 now
+            # would have its sender send the batch again.
+            except (*REDIS_DOWN, RedisError) as error:
                 self.fall_back(error)
         # A fence cannot be checked without Redis; each process then serves only its own clients anyway.
         return self.local.publish(channel, items, total)
@@ -220,9 +223,11 @@ class ClusterStream:
                 self.local.append(entry_message(fields))
 
     def fall_back(self, error: Exception) -> None:
-        """Redis is unreachable: number this process's pushes under an epoch of its own until the tail rejoins."""
+        """Redis is unreachable or refused a push: number this process's pushes under an epoch of its own until the
+        tail rejoins."""
         with self._switching:
-            self.degraded = f"Redis unreachable ({type(error).__name__}: {str(error)[:120]})"
+            trouble = "unreachable" if isinstance(error, REDIS_DOWN) else "refused a push"
+            self.degraded = f"Redis {trouble} ({type(error).__name__}: {str(error)[:120]})"
             if self.mode == LOCAL:
                 return
             self.mode = LOCAL

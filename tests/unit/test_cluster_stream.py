@@ -169,6 +169,16 @@ def test_without_redis_pushes_are_numbered_here_and_the_tail_rejoins_when_it_ret
         follower.join(timeout=5)  # before the proxy goes, so the tail does not meet it gone
 
 
+def test_a_push_redis_refuses_is_numbered_here_instead_of_failing_the_caller(streams, redis):
+    stream = streams()
+    cluster_epoch = stream.epoch
+    redis.delete(stream.state_key)
+    redis.set(stream.state_key, "not a hash")  # the script's HGET fails with WRONGTYPE, as XADD would with OOM
+    refused = stream.publish("transaction", [{"id": "after commit"}])  # ingest has committed: it must not raise
+    assert refused.seq == 1 and stream.epoch != cluster_epoch
+    assert stream.state()["mode"] == LOCAL and "Redis refused a push (ResponseError" in stream.state()["degraded"]
+
+
 def test_the_fanout_resyncs_its_clients_when_the_stream_changes_epoch():
     hub, presence = EventHub(), Presence()
     recorder = Recorder(presence)
