@@ -26,7 +26,8 @@ def check_message_queue(url: str | None) -> dict:
     try:
         import redis
         started = time.perf_counter()
-        redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:  # its socket closes now
+            client.ping()
     except Exception as error:
         return {"status": "down", "error": str(error)[:200]}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
