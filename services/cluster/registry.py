@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from services.cluster import shared_measurements
 from services.cluster.connection import REDIS_DOWN, connect, key
@@ -90,9 +91,11 @@ class Registry:
             self.leader, self.processes, peers = self._exchange(now)
             self.runtime.peers.replace(peers)
             self.last_beat, self.failure = now, None
-        except REDIS_DOWN as error:
+        # Refusals too (OOM, READONLY after a failover): health must say the view has stopped, not show it frozen.
+        except (*REDIS_DOWN, RedisError) as error:
             self.runtime.peers.replace([])  # no stale figures of processes this one cannot hear from
-            self.failure = f"Redis unreachable: {str(error)[:200]}"
+            trouble = "unreachable" if isinstance(error, REDIS_DOWN) else "refused the heartbeat"
+            self.failure = f"Redis {trouble}: {str(error)[:200]}"
             log.warning("cluster heartbeat failed: %s", error)
 
     def _exchange(self, now: float) -> tuple[str | None, list[dict], list[shared_measurements.Measurements]]:

@@ -105,3 +105,12 @@ def test_without_redis_a_process_sees_no_peers_and_health_is_degraded(cluster_na
     assert view["status"] == "degraded" and view["leader"] is None and "Redis unreachable" in view["error"]
     assert [item["pid"] for item in view["processes"]] == [alone.runtime.pid]
     assert not alone.lease.refresh() and not alone.is_leader()
+
+
+def test_a_heartbeat_redis_refuses_makes_health_degraded(redis, cluster_name):
+    process = member(redis, cluster_name, 501)
+    process.beat()
+    redis.set(process.processes_key, "not a hash")  # HSET then fails with WRONGTYPE, as it would with OOM
+    process.beat()
+    view = process.health()
+    assert view["status"] == "degraded" and "Redis refused the heartbeat" in view["error"]
