@@ -180,6 +180,22 @@ export function timeAxis(unit) {
   };
 }
 
+/** The config of a zoomable line chart over time, one dataset per line, filled in by the caller: `y` is its
+ * value axis, `pointRadius` a number or a scriptable function, `plugins` any plugins beside zoom. */
+export function timeLinesConfig({ y, pointRadius = 0, plugins = {} }) {
+  return {
+    type: "line",
+    data: { datasets: [] },
+    options: {
+      parsing: false, normalized: true,
+      interaction: { mode: "nearest", axis: "x", intersect: false },
+      elements: { point: { radius: pointRadius, hitRadius: 4 }, line: { borderWidth: 1.5 } },
+      scales: { x: timeAxis(), y },
+      plugins: { ...plugins, zoom: zoomOptions() },
+    },
+  };
+}
+
 /** A chart on a `.chart-card`; `render()` is cheap to call often: it draws once on the next frame. */
 export class LiveChart {
   constructor(card, config) {

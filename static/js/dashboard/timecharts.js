@@ -4,7 +4,7 @@
 // FiringBands puts alert rules' firing periods on the chart that shows each rule's series; Annotations puts
 // the marks other systems post (deploys, incidents) on every time chart.
 import { formatMoney, setText } from "../dom.js";
-import { COLORS, LiveChart, setMarks, timeAxis, toMs, trim, zoomOptions } from "./charts.js";
+import { COLORS, LiveChart, setMarks, timeAxis, timeLinesConfig, toMs, trim, zoomOptions } from "./charts.js";
 
 const MINUTE_MS = 60000;
 const MAX_HOST_POINTS = 7200;
@@ -35,17 +35,7 @@ export function hostReading(sample) {
 
 export class HostChart extends LiveChart {
   constructor(card) {
-    super(card, {
-      type: "line",
-      data: { datasets: [] },
-      options: {
-        parsing: false, normalized: true,
-        interaction: { mode: "nearest", axis: "x", intersect: false },
-        elements: { point: { radius: 0, hitRadius: 4 }, line: { borderWidth: 1.5 } },
-        scales: { x: timeAxis(), y: { min: 0, max: 100, ticks: percentTicks } },
-        plugins: { decimation: DECIMATION, zoom: zoomOptions() },
-      },
-    });
+    super(card, timeLinesConfig({ y: { min: 0, max: 100, ticks: percentTicks }, plugins: { decimation: DECIMATION } }));
     this.buffers = new Map();
     this.windowMs = 15 * MINUTE_MS;
     this.stepMs = 0;

@@ -2,7 +2,7 @@
 // bucket they fall in. Every point keeps its bucket's count, sum, min and max, so avg/sum/count/min/max stay
 // exact as points arrive; p95/p99 are estimated from the read's value (weighted by its count) and the pushed
 // values until the page reads the series again (when a bucket rolls over), never re-read per push.
-import { LiveChart, PALETTE, timeAxis, toMs, zoomOptions } from "../dashboard/charts.js";
+import { LiveChart, PALETTE, timeLinesConfig, toMs } from "../dashboard/charts.js";
 import { BUCKET_MS, TOP_LINES } from "./view.js";
 
 const OTHER_COLOR = "#8b95a7";
@@ -11,18 +11,8 @@ const PERCENTILES = { p95: 0.95, p99: 0.99 };
 
 export class ExplorerChart extends LiveChart {
   constructor(card) {
-    super(card, {
-      type: "line",
-      data: { datasets: [] },
-      options: {
-        parsing: false, normalized: true,
-        interaction: { mode: "nearest", axis: "x", intersect: false },
-        elements: { point: { radius: (context) => (context.dataset.data.length > 90 ? 0 : 2), hitRadius: 4 },
-          line: { borderWidth: 1.5 } },
-        scales: { x: timeAxis(), y: { beginAtZero: true } },
-        plugins: { zoom: zoomOptions() },
-      },
-    });
+    super(card, timeLinesConfig({ y: { beginAtZero: true },
+      pointRadius: (context) => (context.dataset.data.length > 90 ? 0 : 2) }));
     this.view = null;
     this.bucketMs = BUCKET_MS["1m"];
   }
