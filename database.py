@@ -206,6 +206,15 @@ class IngestLock(Base):
     batches: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class LeaderFence(Base):
+    """The newest fencing token a leader role wrote with: a write stretch carrying an older one is refused."""
+
+    __tablename__ = "leader_fences"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
+
+
 class UserActivity(Base):
     __tablename__ = "user_activities"
     __table_args__ = (Index("ix_user_activities_occurred_at_action", "occurred_at", "action"),)  # none by user: see Transaction
