@@ -1,4 +1,5 @@
 """create_app(config): the Flask app with its extensions, blueprints, error handlers and commands."""
+from collections.abc import Callable
 from functools import partial
 
 from flask import Flask, current_app
@@ -128,7 +129,7 @@ def start_background_work(app: Flask) -> JobRunner:
     broadcaster = LiveBroadcaster(services, services.presence, app.config["LIVE_UPDATE_INTERVAL"], cluster)
     alert_loop = Evaluator(services, EvaluatorSettings.of(app.config), is_evaluator=cluster.is_leader,
                            wake_delivery=app.extensions[DELIVERY_WORKER].wake, pause=lambda: socketio.sleep(0),
-                           slices=app.config["ALERT_EVALUATION_SLICES"])
+                           slices=app.config["ALERT_EVALUATION_SLICES"], fence=evaluator_fence(cluster))
     runner.start(standard_jobs(services, app.config, cluster.is_leader)
                  + [Job("live_update", app.config["LIVE_UPDATE_INTERVAL"], lambda session: broadcaster.tick(session, utcnow())),
                     Job("alert_evaluation", app.config["ALERT_EVALUATION_INTERVAL"] / alert_loop.slices, alert_loop.run)])
@@ -138,6 +139,18 @@ def start_background_work(app: Flask) -> JobRunner:
     if app.config["DEMO"]:
         start_demo_traffic(app)
     return runner
+
+
+def evaluator_fence(cluster) -> Callable[[], int | None] | None:
+    """The leader's fencing token for the alert evaluator's writes (None while not leading); None for a process
+    alone, whose passes need no fencing and pay no extra write."""
+    if isinstance(cluster, registry.SoloCluster):
+        return None
+
+    def token() -> int | None:
+        fence = cluster.fence()
+        return fence[1] if fence else None
+    return token
 
 
 def share_cache(app: Flask) -> None:

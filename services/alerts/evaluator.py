@@ -1,7 +1,8 @@
 """The evaluation loop's pass: every enabled rule read once, its instances moved through the lifecycle, and
 everything that follows from a change — history, silences, flapping, notifications, webhooks, pushes.
 
-One process runs it (`is_evaluator` is the seam the cluster setup decides with). A pass reads rollups and
+One process runs it (`is_evaluator` is the seam the cluster setup decides with; in a cluster the leader's writes
+also carry its fencing token, which the database checks: see `claim_fence`). A pass reads rollups and
 in-process histograms through one `series.Reads`, so rules on the same series share a read, and custom metrics
 come from a history kept between passes that reloads only the buckets that changed. It commits its own work
 before publishing, so no dashboard is told of a state the database does not hold.
@@ -14,10 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from database import Alert, AlertTransition, utcnow
+from database import Alert, AlertTransition, LeaderFence, utcnow
 from services.alerts import alerts, delivery, lifecycle, notifications, series, silences
 from services.alerts.preview import instance_labels
 from services.alerts.rule_snapshots import RuleSnapshot, RuleSnapshots
@@ -28,6 +29,9 @@ TEMPLATE_FIELD = re.compile(r"\{\{\s*\$?(value|threshold|labels\.([A-Za-z_][A-Za
 # Under eventlet a pass shares the process with every push: it lets them through this often (a few ms of work).
 RULES_BETWEEN_PAUSES = 25
 NOTIFICATION_LEVELS = {"firing": {"critical": "error", "warning": "warning", "info": "info"}, "resolved": "success"}
+FENCE = "alert_evaluator"  # the evaluator's row in leader_fences
+CLAIM_FENCE = text("UPDATE leader_fences SET token = :token WHERE name = :name AND token <= :token")
+ADD_FENCE = text("INSERT INTO leader_fences (name, token) VALUES (:name, :token) ON CONFLICT (name) DO NOTHING")
 
 
 @dataclass
@@ -56,9 +60,13 @@ class Evaluator:
 
     def __init__(self, runtime, settings: Settings, clock: Callable[[], datetime] = utcnow,
                  is_evaluator: Callable[[], bool] = lambda: True, wake_delivery: Callable[[], None] = lambda: None,
-                 pause: Callable[[], None] = lambda: None, slices: int = 1):
+                 pause: Callable[[], None] = lambda: None, slices: int = 1,
+                 fence: Callable[[], int | None] | None = None):
         self.runtime, self.settings, self.clock = runtime, settings, clock
         self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
+        # In a cluster, the lease's fencing token while this process leads (None when it does not); None itself
+        # for a process alone, which has no other leader to fence off and pays no extra write.
+        self.fence = fence
         self.rules = RuleSnapshots()
         self.slices, self.turn = max(1, slices), 0
         # One history per slice: each slice reads its own metrics, and a history keeps what its rules read.
@@ -70,8 +78,11 @@ class Evaluator:
 
     def run(self, session: Session) -> PassReport | None:
         """One pass over the next slice of the rules, committed, then published; None when another process is the
-        evaluator. Called `slices` times per interval, it evaluates every rule once per interval."""
-        if not self.is_evaluator():
+        evaluator or the database refused its fencing token. Called `slices` times per interval, it evaluates every
+        rule once per interval."""
+        # Taken before the check, as the broadcaster does: a pass that outlives its holding carries that holding's token.
+        fence = self.fence() if self.fence is not None else None
+        if not self.is_evaluator() or (self.fence is not None and fence is None):
             return None
         turn, self.turn = self.turn, (self.turn + 1) % self.slices
         enabled = self.rules.enabled(session)
@@ -81,13 +92,16 @@ class Evaluator:
             for rule in enabled:
                 self.by_slice[slice_of(rule, self.slices)].append(rule)
         report = evaluate_all(session, self.runtime, self.settings, self.clock(), self.by_slice[turn], self.pause,
-                              self.histories[turn], self.enabled_ids)
+                              self.histories[turn], self.enabled_ids, fence)
         self.histories[turn].end_pass()
+        if report is None:  # a newer leader has written: this pass is dropped whole
+            session.rollback()
+            return None
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
-        # In a cluster the pass's writes commit only while this process still holds the leader lease: a pass that
-        # outlived it (a pause, a slow pass) is dropped whole and the new leader's next pass does the work. The
-        # lease can still lapse between this check and the commit; a fencing token checked inside the database
-        # transaction (a row holding the newest token) would be the full answer.
+        # A pass that outlived its lease (a pause, a slow pass) is dropped here cheaply, and the new leader's next pass
+        # does the work. The lease can still lapse between this check and the commit; the database keeps that safe:
+        # the fence row this pass claimed holds a newer leader's write stretch until this commit (which it then
+        # reads), and a claim that comes after a newer leader's is refused (`claim_fence`).
         if not self.is_evaluator():
             session.rollback()
             return None
@@ -107,23 +121,22 @@ def slice_of(rule: RuleSnapshot, slices: int) -> int:
 
 def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, rules: list[RuleSnapshot],
                  pause: Callable[[], None] = lambda: None, history: series.MetricHistory | None = None,
-                 enabled_ids: set[int] | None = None) -> PassReport:
+                 enabled_ids: set[int] | None = None, fence: int | None = None) -> PassReport | None:
     """Read every rule's series first, letting other work through between rules (reads hold no lock), then move
     the instances and write it all in one stretch: a pass that paused while holding SQLite's write lock would
     leave every other writer waiting in C, where eventlet cannot switch, and the pass could never resume.
 
     `rules` may be one slice of the enabled rules (`enabled_ids`, all of them by default): the instances of the
-    other slices' rules are left to their own passes; those of rules no longer enabled are reset by any pass."""
+    other slices' rules are left to their own passes; those of rules no longer enabled are reset by any pass.
+
+    With a `fence` (a cluster leader's token) the write stretch starts by claiming the fence row; None when the
+    database refuses it, with nothing written. The caller commits, or rolls back."""
     report = PassReport(rules=len(rules))
-    reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)],
-                         history, now)
-    readings = {}
-    for index, rule in enumerate(rules, start=1):
-        readings[rule.id] = read_rule(session, rule, reads, now)
-        if index % RULES_BETWEEN_PAUSES == 0:
-            pause()
+    readings = read_all(session, runtime, rules, now, pause, history)
     # End the reads' transaction: SQLite (WAL) refuses to make a write of a read begun before another commit.
     session.rollback()
+    if fence is not None and not claim_fence(session, fence):
+        return None
     open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
     # The open instances, and those whose receivers last heard "firing" (owed_resolved), in one read.
     loaded = list(session.scalars(select(Alert).where(or_(Alert.state != "resolved", Alert.notified_state == "firing"))))
@@ -152,6 +165,39 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
                        if id(instance) not in changed and flags[id(instance)] != (instance.silenced, instance.flapping)]
     notify(session, touched + owed_resolved(loaded, touched), settings, now, report)
     return report
+
+
+def read_all(session: Session, runtime, rules: list[RuleSnapshot], now: datetime, pause: Callable[[], None],
+             history: series.MetricHistory | None) -> dict[int, "Readings"]:
+    """Every rule's readings, with pauses for other work between rules."""
+    reads = series.Reads(session, runtime, [rule.query for rule in rules if isinstance(rule.query, series.SeriesQuery)],
+                         history, now)
+    readings = {}
+    for index, rule in enumerate(rules, start=1):
+        readings[rule.id] = read_rule(session, rule, reads, now)
+        if index % RULES_BETWEEN_PAUSES == 0:
+            pause()
+    return readings
+
+
+def claim_fence(session: Session, token: int) -> bool:
+    """Write this leader's fencing token into the evaluator's fence row, first in the write stretch; False when the
+    row holds a newer one, i.e. a newer leader has written and this pass comes too late.
+
+    Claimed before the instances are loaded: the row lock (PostgreSQL) or the writer lock (SQLite) it takes holds
+    another leader's write stretch until this transaction ends, so each one loads what the other committed."""
+    claim = {"name": FENCE, "token": token}
+    if session.execute(CLAIM_FENCE, claim).rowcount:
+        return True
+    session.execute(ADD_FENCE, claim)  # the database's first fenced pass (if another leader's insert wins, it is as above)
+    if session.execute(CLAIM_FENCE, claim).rowcount:
+        return True
+    newer = session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
+    # Every pass warns while this lasts: a process paused past its lease stops after one, but a fence counter that
+    # Redis lost (a restart without persistence) starts below the row and would stop alerting until it catches up.
+    log.warning("alert pass refused: its fencing token %s is older than %s, with which a newer leader has written "
+                "(this process was paused past its lease, or Redis lost the fence counter)", token, newer)
+    return False
 
 
 def evaluate_rule(session: Session, rule: RuleSnapshot, readings: "Readings", known: dict[str, Alert], now: datetime,
