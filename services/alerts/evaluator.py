@@ -189,7 +189,7 @@ def claim_fence(session: Session, token: int) -> bool:
     claim = {"name": FENCE, "token": token}
     if session.execute(CLAIM_FENCE, claim).rowcount:
         return True
-    session.execute(ADD_FENCE, claim)  # the database's first fenced pass (if another leader's insert wins, it is as above)
+    session.execute(ADD_FENCE, claim)  # the database's first fenced pass; if another leader inserts first, the claim decides
     if session.execute(CLAIM_FENCE, claim).rowcount:
         return True
     newer = session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
