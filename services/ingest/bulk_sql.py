@@ -1,9 +1,16 @@
-"""Driver-level bulk statements for the ingest hot path, the same SQL on SQLite and PostgreSQL.
+"""Driver-level bulk statements for the ingest hot path, on SQLite and PostgreSQL.
 
 SQLAlchemy's per-row parameter processing costs more than the database's own work at thousands of
-rows a second (measured: 25-30 µs a row), so ingest hands tuples straight to the driver, inside the session's
-transaction: executemany, or on PostgreSQL COPY for the rows of each batch (insert_rows). Values are converted
-once here, as SQLAlchemy would store them.
+rows a second (measured: 25-30 µs a row), and even its per-statement bookkeeping was 6 % of ingest's
+Python time, so ingest hands rows straight to the driver's own connection, inside the session's
+transaction. Values are converted once here, as SQLAlchemy would store them.
+
+Rows go in with executemany on SQLite, and through COPY, which psycopg formats in C, on PostgreSQL.
+SQLite's statements stay on the event loop's thread: sqlite3 lets go of the GIL and takes it back for
+every row, and in another thread each take waited for the loop's switch interval (a write of 100
+batches took 196 s instead of 1.5 beside a busy thread). Only the commit, one long call, moves
+(group_commit). Packing the rows into one JSON parameter for json_each lets go of the GIL once per
+statement, but SQLite's JSON reading doubled its cost per row.
 """
 import json
 from collections.abc import Iterable, Sequence
@@ -14,8 +21,9 @@ from sqlalchemy.orm import Session
 
 class BulkSql:
     def __init__(self, session: Session) -> None:
-        self.connection = session.connection()
-        self.sqlite = self.connection.dialect.name == "sqlite"
+        connection = session.connection()  # the session's transaction, checked out of the pool here, on this thread
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.driver = connection.connection.dbapi_connection
         self.placeholder = "?" if self.sqlite else "%s"
 
     def time(self, moment: datetime):
@@ -35,39 +43,64 @@ class BulkSql:
     def json(value) -> str:
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
-    def insert_sql(self, table: str, columns: Sequence[str], conflict: str = "") -> str:
-        values = ", ".join([self.placeholder] * len(columns))
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) {conflict}"
+    def query(self, sql: str, parameters: Sequence = ()) -> list[tuple]:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = "") -> None:
-        """INSERT rows; on PostgreSQL through COPY, whose rows psycopg formats in C.
-
-        psycopg's executemany sends and dumps a statement per row: 8 us of CPU a row against COPY's 4 (2,000
-        transactions). With a conflict clause the rows are copied into a temporary table of the same columns
-        (emptied at every commit) and inserted from it in one statement; repeated keys must be merged before.
-        """
-        rows = list(rows)
-        if not rows:
-            return
-        if self.sqlite:
-            self.connection.exec_driver_sql(self.insert_sql(table, columns, conflict), rows)
-            return
-        names = ", ".join(columns)
-        target = f"incoming_{table}" if conflict else table
-        if conflict:
-            self.connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS "
-                                            f"AS SELECT {names} FROM {table} WITH NO DATA")
-        with self.connection.connection.dbapi_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        if conflict:
-            self.connection.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} {conflict}")
+    def update(self, sql: str, parameters: Sequence = ()) -> int:
+        """Run a write; return how many rows it changed."""
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return cursor.rowcount
+        finally:
+            cursor.close()
 
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         rows = list(rows)
         if rows:
-            self.connection.exec_driver_sql(sql, rows)
+            cursor = self.driver.cursor()
+            try:
+                cursor.executemany(sql, rows)
+            finally:
+                cursor.close()
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = "") -> None:
+        """INSERT rows in one statement; repeated keys under a conflict clause must be merged before.
+
+        On PostgreSQL through COPY: psycopg's executemany sends and dumps a statement per row, 8 us of CPU a row
+        against COPY's 4 (2,000 transactions). With a conflict clause the rows are copied into a temporary table
+        of the same columns (emptied at every commit) and inserted from it in one statement.
+        """
+        rows = list(rows)
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.sqlite:
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
+            return
+        target = f"incoming_{table}" if conflict else table
+        if conflict:
+            self.update(f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS "
+                        f"AS SELECT {names} FROM {table} WITH NO DATA")
+        with self.driver.cursor() as cursor:
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        if conflict:
+            self.update(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} {conflict}")
+
+    def update_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+        """UPDATE rows by id: each row is its new column values, then its id."""
+        rows = list(rows)
+        if not rows:
+            return
+        assignments = ", ".join(f"{column} = {self.placeholder}" for column in columns)
+        self.executemany(f"UPDATE {table} SET {assignments} WHERE id = {self.placeholder}", rows)
 
     def select_in(self, sql_prefix: str, column: str, values: list, chunk: int = 900) -> list[tuple]:
         """Rows of `sql_prefix WHERE column IN values`; an array parameter on PostgreSQL so its index is used."""
@@ -75,8 +108,8 @@ class BulkSql:
         for start in range(0, len(values), chunk):
             part = values[start:start + chunk]
             if self.sqlite:
-                sql = f"{sql_prefix} WHERE {column} IN ({', '.join('?' * len(part))})"
-                found += self.connection.exec_driver_sql(sql, tuple(part)).all()
+                found += self.query(f"{sql_prefix} WHERE {column} IN ({', '.join('?' * len(part))})", tuple(part))
             else:
-                found += self.connection.exec_driver_sql(f"{sql_prefix} WHERE {column} = ANY(%s)", (part,)).all()
+                found += self.query(f"{sql_prefix} WHERE {column} = ANY(%s)", (part,))
         return found
+

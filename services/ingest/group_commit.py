@@ -12,6 +12,8 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from services.ingest import writer
+from services.ingest.bulk_sql import BulkSql
+from services.ingest.metric_rollups import RollupMemory
 
 
 class Submission:
@@ -29,6 +31,7 @@ class GroupCommit:
         self._queue_lock = threading.Lock()
         self._writer_lock = threading.Lock()
         self._waiting: list[Submission] = []
+        self._rollups = RollupMemory()
 
     def store(self, session: Session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
         """Store validated rows (event_schema.parse_batch) and commit them; return what was stored, per kind."""
@@ -48,8 +51,11 @@ class GroupCommit:
         with self._queue_lock:
             group, self._waiting = self._waiting, []
         try:
-            stored = writer.store_batches(session, [submission.rows for submission in group])
-            commit(session)
+            session.flush()  # whatever the ORM holds (the API key's last use) goes into the same commit
+            bulk = BulkSql(session)
+            stored = writer.store_batches(bulk, [submission.rows for submission in group], self._rollups)
+            commit(bulk)
+            session.commit()  # the driver has committed by now: only SQLAlchemy's state changes
         except Exception as error:  # every batch of the group failed with it; each request answers for its own
             session.rollback()  # now, so the next writer does not find the database still locked by this one
             for submission in group:
@@ -61,19 +67,17 @@ class GroupCommit:
             submission.done = True
 
 
-def commit(session: Session) -> None:
-    """Commit; on SQLite the driver's commit runs in a real thread, so the event loop serves requests meanwhile.
+def commit(bulk: BulkSql) -> None:
+    """Commit; on SQLite in a real thread, so the event loop serves requests meanwhile.
 
-    On SQLite the commit is most of a batch's cost (its WAL write, and every checkpoint's copy and fdatasync) and,
-    called from the event loop, it stopped the whole process. Only the driver's commit moves: it is one C call
-    that lets go of the GIL, whereas SQLAlchemy's own bookkeeping takes the pool's green locks, which must stay
-    on the loop's thread. PostgreSQL's driver already waits cooperatively (services/runtime/psycopg_internals).
+    On SQLite the commit is a third of a batch's cost (its WAL write, and every checkpoint's copy and fdatasync)
+    and, called from the event loop, it stopped the whole process; it is one C call that lets go of the GIL.
+    PostgreSQL's driver already waits cooperatively (services/runtime/psycopg_internals).
     """
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        session.flush()  # whatever the ORM holds (the API key's last use) goes into the same commit
-        off_the_event_loop(connection.connection.dbapi_connection.commit)
-    session.commit()  # on SQLite the driver sees no open transaction by now: only SQLAlchemy's state changes
+    if bulk.sqlite:
+        off_the_event_loop(bulk.driver.commit)
+    else:
+        bulk.driver.commit()
 
 
 def off_the_event_loop(call: Callable[[], object]) -> object:

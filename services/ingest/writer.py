@@ -1,14 +1,13 @@
 """Storing validated ingest batches: idempotent transaction upserts, bulk inserts and rollups, one write at a time."""
-import json
 from collections import defaultdict
 
 from sqlalchemy.orm import Session
 
 from database import utcnow
-from services.analytics.time_buckets import METRIC_BUCKETS, floor_time, tags_key
+from services.analytics.time_buckets import floor_time, tags_key
+from services.ingest import metric_rollups
 from services.ingest.bulk_sql import BulkSql
 from services.ingest.event_schema import amount_text
-from services.monitoring.histogram import LogHistogram
 
 KINDS = ("transactions", "activities", "metrics")
 
@@ -19,28 +18,33 @@ def lock_ingest(bulk: BulkSql) -> None:
     row lock that concurrent batches wait on, after which their reads see the batch committed before.
     """
     take = "UPDATE ingest_lock SET batches = batches + 1 WHERE id = 1"
-    if not bulk.connection.exec_driver_sql(take).rowcount:
-        bulk.connection.exec_driver_sql("INSERT INTO ingest_lock (id, batches) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
-        bulk.connection.exec_driver_sql(take)
+    if not bulk.update(take):
+        bulk.update("INSERT INTO ingest_lock (id, batches) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+        bulk.update(take)
 
 
-def store_batches(session: Session, batches: list[dict[str, list[dict]]]) -> list[dict[str, list[dict]]]:
+def store_batches(bulk: BulkSql, batches: list[dict[str, list[dict]]],
+                  memory: metric_rollups.RollupMemory | None = None) -> list[dict[str, list[dict]]]:
     """Write several validated batches as one (in their order, so a repeated id keeps its last); return what each
-    stored. Caller commits."""
-    store_batch(session, {kind: [row for rows in batches for row in rows.get(kind, ())] for kind in KINDS})
+    stored. Caller commits. Only driver calls: group_commit runs this in a real thread on SQLite."""
+    store_rows(bulk, {kind: [row for rows in batches for row in rows.get(kind, ())] for kind in KINDS}, memory)
     return [{"transactions": last_of_each_id(rows.get("transactions", [])), "activities": rows.get("activities", []),
              "metrics": rows.get("metrics", [])} for rows in batches]
 
 
 def store_batch(session: Session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Write validated rows (see event_schema.parse_batch); return what was stored, per kind. Caller commits."""
+    return store_rows(BulkSql(session), rows)
+
+
+def store_rows(bulk: BulkSql, rows: dict[str, list[dict]],
+               memory: metric_rollups.RollupMemory | None = None) -> dict[str, list[dict]]:
     if not any(rows.values()):
         return {key: [] for key in rows}
-    bulk = BulkSql(session)
     lock_ingest(bulk)
     return {"transactions": upsert_transactions(bulk, rows.get("transactions", [])),
             "activities": insert_activities(bulk, rows.get("activities", [])),
-            "metrics": insert_metrics(bulk, rows.get("metrics", []))}
+            "metrics": insert_metrics(bulk, rows.get("metrics", []), memory)}
 
 
 TRANSACTION_COLUMNS = ("external_id", "amount_e4", "currency", "status", "user_id", "occurred_at", "created_at",
@@ -96,9 +100,9 @@ def revenue_deltas(rows: list[dict], previous: dict[str, tuple]) -> dict[tuple, 
 def apply_revenue_deltas(bulk: BulkSql, deltas: dict[tuple, list[int]]) -> None:
     conflict = ("ON CONFLICT (hour, currency, status) DO UPDATE SET count = revenue_rollups.count + excluded.count, "
                 "amount_e4 = revenue_rollups.amount_e4 + excluded.amount_e4")
-    bulk.executemany(bulk.insert_sql("revenue_rollups", ("hour", "currency", "status", "count", "amount_e4"), conflict),
+    bulk.insert_rows("revenue_rollups", ("hour", "currency", "status", "count", "amount_e4"),
                      ((bulk.time(hour), currency, status, count, amount)
-                      for (hour, currency, status), (count, amount) in deltas.items()))
+                      for (hour, currency, status), (count, amount) in deltas.items()), conflict)
 
 
 def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:
@@ -108,7 +112,7 @@ def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     return rows
 
 
-def insert_metrics(bulk: BulkSql, rows: list[dict]) -> list[dict]:
+def insert_metrics(bulk: BulkSql, rows: list[dict], memory: metric_rollups.RollupMemory | None = None) -> list[dict]:
     """Keep the raw points and fold them into the 1m/5m/1h/1d rollups that queries read."""
     if not rows:
         return []
@@ -117,70 +121,8 @@ def insert_metrics(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     bulk.insert_rows("metric_points", ("name", "value", "occurred_at", "tags"),
                      ((row["name"], row["value"], bulk.time(row["occurred_at"]), bulk.json(row["tags"]))
                       for row in rows))
-    merge_metric_rollups(bulk, fold_points(rows))
+    metric_rollups.merge(bulk, metric_rollups.fold_points(rows), memory)
     return rows
-
-
-ROLLUP_COLUMNS = ("name", "bucket", "bucket_start", "tags_key", "tags", "count", "sum", "min", "max", "histogram")
-
-
-def merge_metric_rollups(bulk: BulkSql, fresh: dict[tuple, list]) -> None:
-    """Add the batch's aggregates to the stored rollups: one read, then one update and one insert statement."""
-    stored = {(name, bucket, bulk.read_time(start), key): (row_id, count, total, low, high, histogram)
-              for row_id, name, bucket, start, key, count, total, low, high, histogram in load_rollups(bulk, fresh)}
-    updates, inserts = [], []
-    for series, (tags, histogram, count, total, low, high) in fresh.items():
-        old = stored.get(series)
-        if old is None:
-            name, bucket, start, key = series
-            inserts.append((name, bucket, bulk.time(start), key, bulk.json(tags), count, total, low, high,
-                            bulk.json(histogram.to_dict())))
-            continue
-        row_id, old_count, old_total, old_low, old_high, old_histogram = old
-        merged = histogram.merge_counts({int(index): n for index, n in json_object(old_histogram).items()})
-        updates.append((old_count + count, old_total + total, min(old_low, low), max(old_high, high),
-                        bulk.json(merged.to_dict()), row_id))
-    bulk.executemany(bulk.insert_sql("metric_rollups", ROLLUP_COLUMNS), inserts)
-    set_clause = ", ".join(f"{column} = {bulk.placeholder}" for column in ("count", "sum", "min", "max", "histogram"))
-    bulk.executemany(f"UPDATE metric_rollups SET {set_clause} WHERE id = {bulk.placeholder}", updates)
-
-
-def json_object(value) -> dict:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def fold_points(rows: list[dict]) -> dict[tuple, list]:
-    """Aggregate points per (name, bucket, bucket start, tags key) in memory before touching the database."""
-    fresh: dict[tuple, list] = {}
-    for row in rows:
-        for bucket in METRIC_BUCKETS:
-            series = (row["name"], bucket, floor_time(row["occurred_at"], bucket), row["tags_key"])
-            entry = fresh.get(series)
-            if entry is None:
-                entry = fresh[series] = [row["tags"], LogHistogram(), 0, 0.0, row["value"], row["value"]]
-            entry[1].record(row["value"])
-            entry[2] += 1
-            entry[3] += row["value"]
-            entry[4], entry[5] = min(entry[4], row["value"]), max(entry[5], row["value"])
-    return fresh
-
-
-def load_rollups(bulk: BulkSql, fresh: dict[tuple, list]) -> list[tuple]:
-    """The stored rollups that may match the batch's series: by name, bucket and bucket start (the unique index).
-
-    One SELECT per bucket, each an index search on all three columns; with the buckets OR-ed in one WHERE, SQLite
-    searched by name alone and read every rollup the names ever had, a cost that grew with the table.
-    """
-    names = sorted({name for name, _, _, _ in fresh})
-    starts: dict[str, set] = defaultdict(set)
-    for _, bucket, start, _ in fresh:
-        starts[bucket].add(bulk.time(start))
-    ph = bulk.placeholder
-    selects = [f"SELECT id, name, bucket, bucket_start, tags_key, count, sum, min, max, histogram FROM metric_rollups "
-               f"WHERE name IN ({', '.join([ph] * len(names))}) AND bucket = {ph} "
-               f"AND bucket_start IN ({', '.join([ph] * len(values))})" for values in starts.values()]
-    parameters = [value for bucket, values in starts.items() for value in (*names, bucket, *values)]
-    return bulk.connection.exec_driver_sql(" UNION ALL ".join(selects), tuple(parameters)).all()
 
 
 def as_event(kind: str, row: dict) -> dict:
