@@ -4,6 +4,8 @@
 that lost the lease can never extend or drop its successor's. Every acquisition increments a counter in the
 same script: that counter is the fencing token, which the holder's writes carry so that the stores can
 refuse the late writes of a holder that was paused past its lease (SIGSTOP, a long GC, a swapped-out VM).
+Redis keeps nothing on disk here, so the counter can restart below a token a store already holds; the holder
+then raises it above that token (`raise_fence_above`), which a holder that lost the lease cannot do.
 """
 import logging
 import secrets
@@ -11,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from services.cluster.connection import REDIS_DOWN, key
 
@@ -29,6 +32,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+# KEYS: lease, fence; ARGV: token, the holding's fencing token, floor. The holding's new fencing token, above the
+# floor; nil unless the caller still holds the lease with that token (an acquisition since would have moved it).
+RAISE_FENCE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
+  local raised = math.max(tonumber(ARGV[2]), tonumber(ARGV[3])) + 1
+  redis.call('SET', KEYS[2], raised)
+  return raised
+end
+return false
 """
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -60,6 +73,7 @@ class Lease:
         self._acquire = redis.register_script(ACQUIRE)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
+        self._raise_fence = redis.register_script(RAISE_FENCE)
 
     @property
     def ttl_ms(self) -> int:
@@ -92,6 +106,25 @@ class Lease:
         self._extend(sent)
         log.info("lease %s taken by %s with fencing token %s", self.key, self.token, self.fence)
         return True
+
+    def raise_fence_above(self, floor: int) -> int | None:
+        """Make this holding's fencing token larger than `floor` (a token a store holds from before Redis lost the
+        counter) and return it; None when this process no longer holds the lease (it steps down) or Redis did not
+        answer. The counter moves with the token, so the next acquisition's token is larger still."""
+        fence = self.fence
+        if fence is None:
+            return None
+        try:
+            raised = self._raise_fence(keys=[self.key, self.fence_key], args=[self.token, fence, floor])
+        except (*REDIS_DOWN, RedisError) as error:  # the holding is unproven: the caller tries again later
+            log.warning("lease %s: fencing token not raised, Redis failed (%s)", self.key, error)
+            return None
+        if raised is None:
+            if self.fence == fence:  # not when a refresh meanwhile took the lease again, with a new token
+                self._step_down()
+            return None
+        self.fence = int(raised)
+        return self.fence
 
     def release(self) -> None:
         """Give the lease up so another process takes it at once instead of after the ttl."""

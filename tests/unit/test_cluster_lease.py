@@ -69,3 +69,33 @@ def test_the_holder_steps_down_by_its_own_deadline_while_redis_is_away(redis, cl
         clock.now += 0.2
         assert not holder.refresh() and not holder.held()
         through_proxy.close()
+
+
+def test_the_holder_raises_its_fencing_token_above_a_floor(redis, cluster_name):
+    holder = Lease(redis, cluster_name, "leader", OWNER)
+    assert holder.refresh() and holder.fence == 1  # a fresh counter, as after a Redis restart without persistence
+    assert holder.raise_fence_above(57) == 58 and holder.fence == 58
+    assert int(redis.get(holder.fence_key)) == 58
+    assert holder.refresh() and holder.held() and holder.fence == 58  # renewed with the raised token
+    assert holder.raise_fence_above(3) == 59  # a floor below the token still moves it: a new token for the holding
+    holder.release()
+    successor = Lease(redis, cluster_name, "leader", OWNER)
+    assert successor.refresh() and successor.fence == 60  # the counter moved with the token
+
+
+def test_a_process_that_does_not_hold_the_lease_cannot_raise_the_token(redis, cluster_name):
+    holder, other = Lease(redis, cluster_name, "leader", OWNER), Lease(redis, cluster_name, "leader", OWNER)
+    assert holder.refresh()
+    assert other.raise_fence_above(57) is None  # never held it
+    other.fence = 1  # as if it had held the lease with token 1 (a leader paused past its lease): the token decides
+    assert other.raise_fence_above(57) is None and other.fence is None  # and it steps down
+    assert int(redis.get(holder.fence_key)) == 1 and holder.fence == 1
+
+
+def test_only_the_holding_that_got_the_token_can_raise_it(redis, cluster_name):
+    lease = Lease(redis, cluster_name, "leader", OWNER)
+    assert lease.refresh() and lease.fence == 1
+    lease.release()
+    assert lease.refresh() and lease.fence == 2  # the same process's next holding: same lease token, new fence
+    lease.fence = 1  # the earlier holding's token: its lease token matches, but the counter has moved past it
+    assert lease.raise_fence_above(57) is None and int(redis.get(lease.fence_key)) == 2
