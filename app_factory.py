@@ -1,5 +1,4 @@
 """create_app(config): the Flask app with its extensions, blueprints, error handlers and commands."""
-from collections.abc import Callable
 from functools import partial
 
 from flask import Flask, current_app
@@ -17,7 +16,7 @@ from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
 from services.alerts.delivery_worker import DeliveryWorker
-from services.alerts.evaluator import Evaluator
+from services.alerts.evaluator import Evaluator, Fence
 from services.alerts.evaluator import Settings as EvaluatorSettings
 from services.cache.circuit_breaker import CircuitOpenError, read_through
 from services.cluster import registry
@@ -141,16 +140,16 @@ def start_background_work(app: Flask) -> JobRunner:
     return runner
 
 
-def evaluator_fence(cluster) -> Callable[[], int | None] | None:
-    """The leader's fencing token for the alert evaluator's writes (None while not leading); None for a process
-    alone, whose passes need no fencing and pay no extra write."""
+def evaluator_fence(cluster) -> Fence | None:
+    """The leader's fencing token for the alert evaluator's writes (None while not leading), which its lease can raise
+    above the database's; None for a process alone, whose passes need no fencing and pay no extra write."""
     if isinstance(cluster, registry.SoloCluster):
         return None
 
     def token() -> int | None:
         fence = cluster.fence()
         return fence[1] if fence else None
-    return token
+    return Fence(token, cluster.lease.raise_fence_above)
 
 
 def share_cache(app: Flask) -> None:

@@ -44,6 +44,14 @@ class PassReport:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """A cluster leader's side of the fence: its lease's fencing token (None while not leading), and a way to raise
+    that token above a floor while it still holds the lease (None once it does not)."""
+    token: Callable[[], int | None]
+    raise_above: Callable[[int], int | None]
+
+
+@dataclass(frozen=True)
 class Settings:
     flap_changes: int
     flap_window: timedelta
@@ -61,12 +69,13 @@ class Evaluator:
     def __init__(self, runtime, settings: Settings, clock: Callable[[], datetime] = utcnow,
                  is_evaluator: Callable[[], bool] = lambda: True, wake_delivery: Callable[[], None] = lambda: None,
                  pause: Callable[[], None] = lambda: None, slices: int = 1,
-                 fence: Callable[[], int | None] | None = None):
+                 fence: Fence | None = None):
         self.runtime, self.settings, self.clock = runtime, settings, clock
         self.is_evaluator, self.wake_delivery = is_evaluator, wake_delivery
-        # In a cluster, the lease's fencing token while this process leads (None when it does not); None itself
-        # for a process alone, which has no other leader to fence off and pays no extra write.
+        # In a cluster, the leader lease's side of the fence; None for a process alone, which has no other leader to
+        # fence off and pays no extra write.
         self.fence = fence
+        self.checked_fence: int | None = None  # the last token found above the fence row: the row is read once per holding
         self.rules = RuleSnapshots()
         self.slices, self.turn = max(1, slices), 0
         # One history per slice: each slice reads its own metrics, and a history keeps what its rules read.
@@ -81,7 +90,7 @@ class Evaluator:
         evaluator or the database refused its fencing token. Called `slices` times per interval, it evaluates every
         rule once per interval."""
         # Taken before the check, as the broadcaster does: a pass that outlives its holding carries that holding's token.
-        fence = self.fence() if self.fence is not None else None
+        fence = self._pass_fence(session) if self.fence is not None else None
         if not self.is_evaluator() or (self.fence is not None and fence is None):
             return None
         turn, self.turn = self.turn, (self.turn + 1) % self.slices
@@ -96,6 +105,7 @@ class Evaluator:
         self.histories[turn].end_pass()
         if report is None:  # a newer leader has written: this pass is dropped whole
             session.rollback()
+            self.checked_fence = None  # and if this process still leads, Redis lost the counter: the next pass raises it
             return None
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
         # A pass that outlived its lease (a pause, a slow pass) is dropped here cheaply, and the new leader's next pass
@@ -110,6 +120,26 @@ class Evaluator:
         if report.deliveries:
             self.wake_delivery()
         return report
+
+    def _pass_fence(self, session: Session) -> int | None:
+        """The fencing token this pass carries; None while not leading. At a holding's first pass it is compared with
+        the fence row: a token not above the row's (Redis restarted, or failed over to a replica behind, and counts
+        from 1 again) is raised above it, which only the lease's holder can do, so the cluster heals by itself
+        while a leader that lost the lease stays refused."""
+        fence = self.fence.token()
+        if fence is None or fence == self.checked_fence:
+            return fence
+        stored = stored_fence(session)
+        if stored is not None and fence <= stored:
+            raised = self.fence.raise_above(stored)
+            if raised is None:
+                log.warning("alert pass refused: its fencing token %s is not above %s, with which a leader has written, "
+                            "and this process no longer holds the lease to raise it", fence, stored)
+                return None
+            log.warning("fence counter behind the database: raised from %s to %s", fence, raised)
+            fence = raised
+        self.checked_fence = fence
+        return fence
 
 
 def slice_of(rule: RuleSnapshot, slices: int) -> int:
@@ -192,12 +222,15 @@ def claim_fence(session: Session, token: int) -> bool:
     session.execute(ADD_FENCE, claim)  # the database's first fenced pass; if another leader inserts first, the claim decides
     if session.execute(CLAIM_FENCE, claim).rowcount:
         return True
-    newer = session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
-    # Every pass warns while this lasts: a process paused past its lease stops after one, but a fence counter that
-    # Redis lost (a restart without persistence) starts below the row and would stop alerting until it catches up.
     log.warning("alert pass refused: its fencing token %s is older than %s, with which a newer leader has written "
-                "(this process was paused past its lease, or Redis lost the fence counter)", token, newer)
+                "(this process lost the lease; if it still leads, Redis lost the counter and its next pass raises it)",
+                token, stored_fence(session))
     return False
+
+
+def stored_fence(session: Session) -> int | None:
+    """The newest fencing token the evaluator's writes have carried; None before the first fenced pass."""
+    return session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
 
 
 def evaluate_rule(session: Session, rule: RuleSnapshot, readings: "Readings", known: dict[str, Alert], now: datetime,

@@ -9,12 +9,15 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app_factory import evaluator_fence
 from database import Alert, AlertTransition, Base, Delivery, LeaderFence, Notification, create_database_engine
 from services.alerts import evaluator
+from services.cluster.lease import Lease
 from services.monitoring.performance import RequestMonitor
 from services.realtime.hub import EventHub
 from tests.fakes import FakeClock
 from tests.unit.test_alert_evaluator import CONFIG, T0, Clock, add_rule, push, receiver
+from tests.unit.test_cluster_leader_fence import process as cluster_process
 
 WRITTEN = (Alert, AlertTransition, Delivery, Notification)
 
@@ -43,21 +46,27 @@ def clock():
 
 @pytest.fixture
 def process(engine, clock):
-    """Start one server process: its session, its pushes, and its evaluator leading with fencing token `token`."""
+    """Start one server process: its session, its pushes, and its evaluator leading with fencing token `token` (of a
+    lease it no longer holds, so it cannot raise it), or with the fence of a real lease."""
     sessions = []
 
-    def start(token=None, is_evaluator=lambda: True, fenced=True) -> SimpleNamespace:
+    def start(token=None, is_evaluator=lambda: True, fenced=True, fence=None) -> SimpleNamespace:
         hub, pushed = EventHub(1000, 300.0), []
         hub.subscribe(lambda channel, items: pushed.append(channel))
         runtime = SimpleNamespace(hub=hub, monitor=RequestMonitor("web-1", 1, clock=FakeClock(T0.timestamp())))
         loop = evaluator.Evaluator(runtime, evaluator.Settings.of(CONFIG), clock=clock, is_evaluator=is_evaluator,
-                                   fence=(lambda: token) if fenced else None)
+                                   fence=fence or (evaluator.Fence(lambda: token, not_holding) if fenced else None))
         sessions.append(Session(engine, expire_on_commit=False))
         return SimpleNamespace(pushed=pushed, run=lambda session=sessions[-1]: loop.run(session))
 
     yield start
     for session in sessions:
         session.close()
+
+
+def not_holding(floor: int) -> None:
+    """A process's lease raising its token when the process does not hold the lease: it cannot."""
+    return None
 
 
 def firing_rule(session, clock) -> None:
@@ -88,7 +97,8 @@ def test_a_pass_older_than_a_written_token_is_refused_with_nothing_written(proce
         assert old.run() is None
     assert counts(setup) == NOTHING and old.pushed == []
     assert fence_token(setup) == 2
-    assert [record.levelname for record in caplog.records] == ["WARNING"] and "token 1 is older than 2" in caplog.text
+    # Refused before the write stretch: it reads the row at its holding's first pass, and cannot raise its token.
+    assert [record.levelname for record in caplog.records] == ["WARNING"] and "token 1 is not above 2" in caplog.text
     assert new.run().changes and counts(setup) == ONE_FIRING  # the same pass, with the newer token, writes it all
 
 
@@ -176,3 +186,33 @@ def test_a_newer_leaders_write_stretch_waits_for_the_older_ones_commit_and_reads
     # load from before that commit would move it from pending to firing again and notify twice.
     assert outcome["report"] is not None and outcome["report"].changes == [] and new.pushed == []
     assert counts(setup) == ONE_FIRING | {"alert_transitions": 2} and fence_token(setup) == 2
+
+
+def test_a_leader_whose_fence_counter_redis_lost_raises_it_above_the_row_while_older_leaders_stay_refused(
+        engine, process, setup, clock, redis, cluster_name, caplog):
+    old = process(token=57)  # the leader before Redis restarted empty: the counter had reached 57
+    assert old.run() is not None and fence_token(setup) == 57  # no rule yet: it writes its token alone
+    firing_rule(setup, clock)
+    member = cluster_process(redis, cluster_name, 31)  # a cluster of its own: its counter starts again at 1
+    assert member.lease.refresh() and member.lease.fence == 1
+    leader = process(fence=evaluator_fence(member))
+    with caplog.at_level(logging.WARNING, logger=evaluator.__name__):
+        assert leader.run().changes
+    assert "fence counter behind the database: raised from 1 to 58" in caplog.text
+    assert counts(setup) == ONE_FIRING and fence_token(setup) == 58
+    assert member.lease.fence == 58 and int(redis.get(member.lease.fence_key)) == 58 and member.fence()[1] == 58
+
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda connection, cursor, statement, *rest: statements.append(statement))
+    clock.advance(10)
+    assert leader.run() is not None
+    assert not [statement for statement in statements if statement.startswith("SELECT") and "leader_fences" in statement]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=evaluator.__name__):
+        assert old.run() is None  # paused past its checks: the database refuses its claim
+        lost = Lease(redis, cluster_name, "leader", "test-host:32")
+        lost.fence = 1  # took the fresh counter's 1 and lost the lease before its first pass
+        assert process(fence=evaluator.Fence(lambda: lost.fence, lost.raise_fence_above)).run() is None
+    assert "token 57 is older than 58" in caplog.text and "token 1 is not above 58" in caplog.text
+    assert counts(setup) == ONE_FIRING and fence_token(setup) == 58 and int(redis.get(member.lease.fence_key)) == 58
