@@ -1,5 +1,6 @@
 """Real servers: a cluster leader's alert passes write its lease's fencing token into leader_fences, and its
-successor's token replaces it; a process alone evaluates without writing any (issue 16)."""
+successor's token replaces it; after Redis loses the cluster's keys the leader raises its token above the row and
+alerting goes on; a process alone evaluates without writing any (issue 16)."""
 import time
 
 from sqlalchemy import text
@@ -7,7 +8,10 @@ from sqlalchemy import text
 from database import create_database_engine
 from services.cluster.connection import key
 from services.cluster.lease import holder_name
-from tests.servers import LIVE_ADMIN, login_session
+from tests.servers import LIVE_ADMIN, forget_redis_keys, login_session
+
+SILENT_RULE = {"name": "Nothing heard", "source": "metric", "metric": "e2e.silent", "aggregation": "avg",
+               "window_seconds": 60, "comparator": ">", "threshold": 100, "nodata_state": "firing"}
 
 
 def fence_row(database_url: str) -> int | None:
@@ -40,12 +44,32 @@ def test_the_leaders_token_fences_its_passes_and_its_successors_replaces_it(clus
     assert int(redis.get(counter)) == first + 1
 
 
+def test_after_redis_loses_the_fence_counter_the_leader_raises_it_and_keeps_firing_alerts(cluster_factory, redis):
+    cluster = cluster_factory(2, ALERT_EVALUATION_INTERVAL="1")
+    counter, lease = key(cluster.name, "lease", "leader", "fence"), key(cluster.name, "lease", "leader")
+    eventually(lambda: fence_row(cluster.database_url), lambda token: token is not None)
+    # A history first: the counter at 56 and the lease taken again, so the leader writes 57 into the row.
+    redis.set(counter, 56)
+    redis.delete(lease)
+    eventually(lambda: fence_row(cluster.database_url), lambda token: token == 57)
+    session = login_session(cluster.processes[0])
+    forget_redis_keys(redis, cluster.name)  # Redis restarted empty: the counter starts again at 1, below the row
+    healed_by = time.monotonic() + 10
+    # Until its next renewal fails the leader still leads with 57, which the row accepts: the rule comes once the
+    # lease is taken anew and the row holds the new holding's raised token.
+    eventually(lambda: fence_row(cluster.database_url), lambda token: token != 57, timeout=healed_by - time.monotonic())
+    assert session.post(cluster.url + "/admin/api/alert-rules", json=SILENT_RULE, timeout=10).status_code == 201
+    alerts = eventually(lambda: session.get(cluster.url + "/admin/api/alerts", timeout=10).json()["alerts"], bool,
+                        timeout=healed_by - time.monotonic())
+    assert [(alert["rule_name"], alert["state"]) for alert in alerts] == [("Nothing heard", "firing")]
+    assert fence_row(cluster.database_url) == int(redis.get(counter)) > 57
+    assert any("fence counter behind the database: raised from 1 to 58" in process.output() for process in cluster.processes)
+
+
 def test_a_process_alone_evaluates_without_a_fence(server_factory):
     server = server_factory(ALERT_EVALUATION_INTERVAL="1", ADMIN_PASSWORD=LIVE_ADMIN[1])
     session = login_session(server)
-    silent = {"name": "Nothing heard", "source": "metric", "metric": "e2e.silent", "aggregation": "avg",
-              "window_seconds": 60, "comparator": ">", "threshold": 100, "nodata_state": "firing"}
-    assert session.post(server.url + "/admin/api/alert-rules", json=silent, timeout=10).status_code == 201
+    assert session.post(server.url + "/admin/api/alert-rules", json=SILENT_RULE, timeout=10).status_code == 201
     alerts = eventually(lambda: session.get(server.url + "/admin/api/alerts", timeout=10).json()["alerts"], bool)
     assert [(alert["rule_name"], alert["state"]) for alert in alerts] == [("Nothing heard", "firing")]
     assert fence_row(server.env["DATABASE_URL"]) is None

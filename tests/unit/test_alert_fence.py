@@ -1,6 +1,7 @@
 """The alert evaluator's writes carry the leader's fencing token, checked in the database (issue 16): a pass whose
-token is older than one already written is refused whole, and two leaders' write stretches never overlap. On a
-file SQLite and on PostgreSQL, with one session per "process"."""
+token is older than one already written is refused whole, and two leaders' write stretches never overlap; a leader
+whose counter Redis lost raises its token above the row's. On a file SQLite and on PostgreSQL, with one session per
+"process"."""
 import logging
 import threading
 from types import SimpleNamespace
