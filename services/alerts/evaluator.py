@@ -134,7 +134,7 @@ class Evaluator:
             raised = self.fence.raise_above(stored)
             if raised is None:
                 log.warning("alert pass refused: its fencing token %s is not above %s, with which a leader has written, "
-                            "and this process no longer holds the lease to raise it", fence, stored)
+                            "and could not be raised (this process lost the lease, or Redis did not answer)", fence, stored)
                 return None
             log.warning("fence counter behind the database: raised from %s to %s", fence, raised)
             fence = raised
