@@ -51,6 +51,18 @@ def test_rollups_equal_the_rows_after_repeats_and_moves(session):
     assert session.scalar(select(func.count()).select_from(Transaction)) == 4
 
 
+def test_two_writes_in_one_transaction_each_count_once(session):
+    """On PostgreSQL the rows go through staging tables that live as long as the connection: the second write of a
+    transaction must not see the first's rows there again."""
+    point = {"name": "lat", "value": 2, "timestamp": NOW.isoformat()}
+    for id in ("a", "b"):
+        rows, _ = event_schema.parse_batch({"transactions": [tx(id, "10")], "metrics": [point]}, NOW)
+        writer.store_batch(session, rows)
+    session.commit()
+    assert session.execute(select(RevenueRollup.count, RevenueRollup.amount_e4)).all() == [(2, 200000)]
+    assert {row.count for row in session.scalars(select(MetricRollup))} == {2}
+
+
 def test_metric_rollups_merge_across_batches(session):
     first = [{"name": "lat", "value": v, "tags": {"r": "eu"}, "timestamp": NOW.isoformat()} for v in range(1, 51)]
     second = [{"name": "lat", "value": v, "tags": {"r": "eu"}, "timestamp": NOW.isoformat()} for v in range(51, 101)]
