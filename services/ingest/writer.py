@@ -26,7 +26,7 @@ def lock_ingest(bulk: BulkSql) -> None:
 def store_batches(bulk: BulkSql, batches: list[dict[str, list[dict]]],
                   memory: metric_rollups.RollupMemory | None = None) -> list[dict[str, list[dict]]]:
     """Write several validated batches as one (in their order, so a repeated id keeps its last); return what each
-    stored. Caller commits. Only driver calls: group_commit runs this in a real thread on SQLite."""
+    stored. Caller commits."""
     store_rows(bulk, {kind: [row for rows in batches for row in rows.get(kind, ())] for kind in KINDS}, memory)
     return [{"transactions": last_of_each_id(rows.get("transactions", [])), "activities": rows.get("activities", []),
              "metrics": rows.get("metrics", [])} for rows in batches]
@@ -39,12 +39,18 @@ def store_batch(session: Session, rows: dict[str, list[dict]]) -> dict[str, list
 
 def store_rows(bulk: BulkSql, rows: dict[str, list[dict]],
                memory: metric_rollups.RollupMemory | None = None) -> dict[str, list[dict]]:
+    """Appends first, then under the ingest lock what reads and rewrites stored rows: transactions (a repeated id
+    moves revenue) and rollups. The lock is held to the commit; on PostgreSQL the other processes of a cluster send
+    their appends meanwhile instead of queueing for the lock with them."""
     if not any(rows.values()):
         return {key: [] for key in rows}
+    activities = insert_activities(bulk, rows.get("activities", []))
+    metrics = insert_metric_points(bulk, rows.get("metrics", []))
     lock_ingest(bulk)
-    return {"transactions": upsert_transactions(bulk, rows.get("transactions", [])),
-            "activities": insert_activities(bulk, rows.get("activities", [])),
-            "metrics": insert_metrics(bulk, rows.get("metrics", []), memory)}
+    if metrics:
+        metric_rollups.merge(bulk, metric_rollups.fold_points(metrics), memory)
+    return {"transactions": upsert_transactions(bulk, rows.get("transactions", [])), "activities": activities,
+            "metrics": metrics}
 
 
 TRANSACTION_COLUMNS = ("external_id", "amount_e4", "currency", "status", "user_id", "occurred_at", "created_at",
@@ -112,16 +118,13 @@ def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:
     return rows
 
 
-def insert_metrics(bulk: BulkSql, rows: list[dict], memory: metric_rollups.RollupMemory | None = None) -> list[dict]:
-    """Keep the raw points and fold them into the 1m/5m/1h/1d rollups that queries read."""
-    if not rows:
-        return []
+def insert_metric_points(bulk: BulkSql, rows: list[dict]) -> list[dict]:
+    """Keep the raw points; store_rows then folds them into the 1m/5m/1h/1d rollups that queries read."""
     for row in rows:
         row["tags_key"] = tags_key(row["tags"])
     bulk.insert_rows("metric_points", ("name", "value", "occurred_at", "tags"),
                      ((row["name"], row["value"], bulk.time(row["occurred_at"]), bulk.json(row["tags"]))
                       for row in rows))
-    metric_rollups.merge(bulk, metric_rollups.fold_points(rows), memory)
     return rows
 
 
