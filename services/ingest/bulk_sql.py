@@ -14,17 +14,37 @@ statement, but SQLite's JSON reading doubled its cost per row.
 """
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
 class BulkSql:
     def __init__(self, session: Session) -> None:
-        connection = session.connection()  # the session's transaction, checked out of the pool here, on this thread
-        self.sqlite = connection.dialect.name == "sqlite"
-        self.driver = connection.connection.dbapi_connection
+        self.connection = session.connection()  # the session's transaction, checked out of the pool here
+        self.sqlite = self.connection.dialect.name == "sqlite"
+        self.driver = self.connection.connection.dbapi_connection
         self.placeholder = "?" if self.sqlite else "%s"
+
+    @contextmanager
+    def translated(self, statement: str):
+        """Raise the driver's errors as SQLAlchemy's, as a statement through SQLAlchemy would: the rest of the app
+        knows those (a locked or unreachable database is a 503 and counts against the breaker, not a 500)."""
+        dialect = self.connection.dialect
+        try:
+            yield
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, self.driver, None)
+            if lost:
+                self.connection.invalidate(error)  # as SQLAlchemy does: the pool must not hand this connection out again
+            raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      connection_invalidated=lost, dialect=dialect) from error
+
+    def commit(self) -> None:
+        with self.translated("COMMIT"):
+            self.driver.commit()
 
     def time(self, moment: datetime):
         """A UTC datetime as the column stores it: naive ISO text on SQLite (as SQLAlchemy writes it)."""
@@ -44,30 +64,21 @@ class BulkSql:
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
     def query(self, sql: str, parameters: Sequence = ()) -> list[tuple]:
-        cursor = self.driver.cursor()
-        try:
+        with self.translated(sql), closing(self.driver.cursor()) as cursor:
             cursor.execute(sql, parameters)
             return cursor.fetchall()
-        finally:
-            cursor.close()
 
     def update(self, sql: str, parameters: Sequence = ()) -> int:
         """Run a write; return how many rows it changed."""
-        cursor = self.driver.cursor()
-        try:
+        with self.translated(sql), closing(self.driver.cursor()) as cursor:
             cursor.execute(sql, parameters)
             return cursor.rowcount
-        finally:
-            cursor.close()
 
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         rows = list(rows)
         if rows:
-            cursor = self.driver.cursor()
-            try:
+            with self.translated(sql), closing(self.driver.cursor()) as cursor:
                 cursor.executemany(sql, rows)
-            finally:
-                cursor.close()
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = "") -> None:
         """INSERT rows in one statement; repeated keys under a conflict clause must be merged before.
@@ -117,10 +128,10 @@ class BulkSql:
         return staging
 
     def copy(self, table: str, names: str, rows: list[tuple]) -> None:
-        with self.driver.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        statement = f"COPY {table} ({names}) FROM STDIN"
+        with self.translated(statement), self.driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def select_in(self, sql_prefix: str, column: str, values: list, chunk: int = 900) -> list[tuple]:
         """Rows of `sql_prefix WHERE column IN values`; an array parameter on PostgreSQL so its index is used."""

@@ -75,9 +75,9 @@ def commit(bulk: BulkSql) -> None:
     PostgreSQL's driver already waits cooperatively (services/runtime/psycopg_internals).
     """
     if bulk.sqlite:
-        off_the_event_loop(bulk.driver.commit)
+        off_the_event_loop(bulk.commit)
     else:
-        bulk.driver.commit()
+        bulk.commit()
 
 
 def off_the_event_loop(call: Callable[[], object]) -> object:
