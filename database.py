@@ -87,10 +87,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # once however often it changed since the last, so ingest wrote 6.3 KB an item with the default, 4.0 with this.
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Read pages through a memory map, shared by the pool's connections, instead of copying each into every
-    # connection's own 2 MB page cache: ingest's index inserts land on random pages (timestamps are not in order),
-    # and reading them back cost a quarter of an insert.
-    cursor.execute(f"PRAGMA mmap_size={256 * 2**20}")
     cursor.close()
 
 
