@@ -13,7 +13,7 @@ batches took 196 s instead of 1.5 beside a busy thread). Only the commit, one lo
 statement, but SQLite's JSON reading doubled its cost per row.
 """
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 
@@ -81,26 +81,30 @@ class BulkSql:
                 cursor.executemany(sql, rows)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = "") -> None:
-        """INSERT rows in one statement; repeated keys under a conflict clause must be merged before.
+        """INSERT rows in one statement; repeated keys under a conflict clause must be merged before."""
+        self.staged_insert(table, columns, rows, conflict)()
+
+    def staged_insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = ""
+                      ) -> Callable[[], None]:
+        """Send the rows now and return the INSERT that stores them, to run later (after a lock is taken).
 
         On PostgreSQL through COPY: psycopg's executemany sends and dumps a statement per row, 8 us of CPU a row
-        against COPY's 4 (2,000 transactions). With a conflict clause the rows are copied into a staging table and
-        inserted from it in one statement.
+        against COPY's 4 (2,000 transactions). With a conflict clause the rows are copied into a staging table,
+        which takes no lock, and the INSERT reads them from it in one statement.
         """
         rows = list(rows)
-        if not rows:
-            return
         names = ", ".join(columns)
+        if not rows:
+            return lambda: None
         if self.sqlite:
-            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
-            return
+            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}"
+            return lambda: self.executemany(sql, rows)
         if not conflict:
-            self.copy(table, names, rows)
-            return
+            return lambda: self.copy(table, names, rows)
         incoming = self.staging_table("incoming", table, names)
         self.copy(incoming, names, rows)
-        self.update(f"WITH staged AS (DELETE FROM {incoming} RETURNING {names}) "
-                    f"INSERT INTO {table} ({names}) SELECT {names} FROM staged {conflict}")
+        return lambda: self.update(f"WITH staged AS (DELETE FROM {incoming} RETURNING {names}) "
+                                   f"INSERT INTO {table} ({names}) SELECT {names} FROM staged {conflict}")
 
     def update_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
         """UPDATE rows by id: each row is its new column values, then its id."""

@@ -1,5 +1,6 @@
 """Storing validated ingest batches: idempotent transaction upserts, bulk inserts and rollups, one write at a time."""
 from collections import defaultdict
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -46,11 +47,15 @@ def store_rows(bulk: BulkSql, rows: dict[str, list[dict]],
         return {key: [] for key in rows}
     activities = insert_activities(bulk, rows.get("activities", []))
     metrics = insert_metric_points(bulk, rows.get("metrics", []))
+    transactions, upsert = stage_transactions(bulk, rows.get("transactions", []))
     lock_ingest(bulk)
     if metrics:
         metric_rollups.merge(bulk, metric_rollups.fold_points(metrics), memory)
-    return {"transactions": upsert_transactions(bulk, rows.get("transactions", [])), "activities": activities,
-            "metrics": metrics}
+    if transactions:
+        previous = existing_transactions(bulk, [row["external_id"] for row in transactions])
+        upsert()
+        apply_revenue_deltas(bulk, revenue_deltas(transactions, previous))
+    return {"transactions": transactions, "activities": activities, "metrics": metrics}
 
 
 TRANSACTION_COLUMNS = ("external_id", "amount_e4", "currency", "status", "user_id", "occurred_at", "created_at",
@@ -58,20 +63,17 @@ TRANSACTION_COLUMNS = ("external_id", "amount_e4", "currency", "status", "user_i
 UPDATED_ON_REPEAT = ("amount_e4", "currency", "status", "user_id", "occurred_at", "updated_at", "details")
 
 
-def upsert_transactions(bulk: BulkSql, rows: list[dict]) -> list[dict]:
-    """Insert new ids, update repeated ones in place, and move their amounts between revenue rollups."""
-    if not rows:
-        return []
+def stage_transactions(bulk: BulkSql, rows: list[dict]) -> tuple[list[dict], Callable[[], None]]:
+    """The rows to store (a repeated id's last) and their upsert: new ids inserted, repeated ones updated in place.
+    On PostgreSQL the rows are sent now, to a staging table; the upsert runs under the ingest lock, after the
+    repeated ids' previous values are read for the revenue rollups."""
     rows = last_of_each_id(rows)
-    previous = existing_transactions(bulk, [row["external_id"] for row in rows])
     now = bulk.time(utcnow())
     conflict = ("ON CONFLICT (external_id) DO UPDATE SET "
                 + ", ".join(f"{column} = excluded.{column}" for column in UPDATED_ON_REPEAT))
-    bulk.insert_rows("transactions", TRANSACTION_COLUMNS, (
+    return rows, bulk.staged_insert("transactions", TRANSACTION_COLUMNS, (
         (row["external_id"], row["amount_e4"], row["currency"], row["status"], row["user_id"],
          bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows), conflict)
-    apply_revenue_deltas(bulk, revenue_deltas(rows, previous))
-    return rows
 
 
 def last_of_each_id(rows: list[dict]) -> list[dict]:
