@@ -16,8 +16,9 @@ from database import utcnow
 from extensions import csrf, db, limiter, login_manager, socketio
 from services.accounts import api_keys, users
 from services.alerts.delivery_worker import DeliveryWorker
-from services.alerts.evaluator import Evaluator, Fence
+from services.alerts.evaluator import Evaluator
 from services.alerts.evaluator import Settings as EvaluatorSettings
+from services.alerts.fence import Fence
 from services.cache.circuit_breaker import CircuitOpenError, read_through
 from services.cluster import registry
 from services.cluster.connection import key

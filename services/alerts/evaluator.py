@@ -2,7 +2,7 @@
 everything that follows from a change — history, silences, flapping, notifications, webhooks, pushes.
 
 One process runs it (`is_evaluator` is the seam the cluster setup decides with; in a cluster the leader's writes
-also carry its fencing token, which the database checks: see `claim_fence`). A pass reads rollups and
+also carry its fencing token, which the database checks: see services/alerts/fence.py). A pass reads rollups and
 in-process histograms through one `series.Reads`, so rules on the same series share a read, and custom metrics
 come from a history kept between passes that reloads only the buckets that changed. It commits its own work
 before publishing, so no dashboard is told of a state the database does not hold.
@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from database import Alert, AlertTransition, LeaderFence, utcnow
+from database import Alert, AlertTransition, utcnow
 from services.alerts import alerts, delivery, lifecycle, notifications, series, silences
+from services.alerts.fence import Fence, claim
 from services.alerts.preview import instance_labels
 from services.alerts.rule_snapshots import RuleSnapshot, RuleSnapshots
 from services.runtime.process import DATABASE_FAILURES
@@ -29,9 +30,6 @@ TEMPLATE_FIELD = re.compile(r"\{\{\s*\$?(value|threshold|labels\.([A-Za-z_][A-Za
 # Under eventlet a pass shares the process with every push: it lets them through this often (a few ms of work).
 RULES_BETWEEN_PAUSES = 25
 NOTIFICATION_LEVELS = {"firing": {"critical": "error", "warning": "warning", "info": "info"}, "resolved": "success"}
-FENCE = "alert_evaluator"  # the evaluator's row in leader_fences
-CLAIM_FENCE = text("UPDATE leader_fences SET token = :token WHERE name = :name AND token <= :token")
-ADD_FENCE = text("INSERT INTO leader_fences (name, token) VALUES (:name, :token) ON CONFLICT (name) DO NOTHING")
 
 
 @dataclass
@@ -41,14 +39,6 @@ class PassReport:
     changes: list[tuple[Alert, str]] = field(default_factory=list)  # (instance, previous state)
     notifications: list[dict] = field(default_factory=list)
     deliveries: int = 0
-
-
-@dataclass(frozen=True)
-class Fence:
-    """A cluster leader's side of the fence: its lease's fencing token (None while not leading), and a way to raise
-    that token above a floor while it still holds the lease (None once it does not)."""
-    token: Callable[[], int | None]
-    raise_above: Callable[[int], int | None]
 
 
 @dataclass(frozen=True)
@@ -75,7 +65,6 @@ class Evaluator:
         # In a cluster, the leader lease's side of the fence; None for a process alone, which has no other leader to
         # fence off and pays no extra write.
         self.fence = fence
-        self.checked_fence: int | None = None  # the last token found above the fence row: the row is read once per holding
         self.rules = RuleSnapshots()
         self.slices, self.turn = max(1, slices), 0
         # One history per slice: each slice reads its own metrics, and a history keeps what its rules read.
@@ -90,7 +79,7 @@ class Evaluator:
         evaluator or the database refused its fencing token. Called `slices` times per interval, it evaluates every
         rule once per interval."""
         # Taken before the check, as the broadcaster does: a pass that outlives its holding carries that holding's token.
-        fence = self._pass_fence(session) if self.fence is not None else None
+        fence = self.fence.for_pass(session) if self.fence is not None else None
         if not self.is_evaluator() or (self.fence is not None and fence is None):
             return None
         turn, self.turn = self.turn, (self.turn + 1) % self.slices
@@ -105,13 +94,13 @@ class Evaluator:
         self.histories[turn].end_pass()
         if report is None:  # a newer leader has written: this pass is dropped whole
             session.rollback()
-            self.checked_fence = None  # and if this process still leads, Redis lost the counter: the next pass raises it
+            self.fence.recheck()  # if this process still leads, Redis lost the counter: the next pass raises it
             return None
         pushes = alert_pushes(report.changes)  # before the commit expires the rows, which would cost a read each
         # A pass that outlived its lease (a pause, a slow pass) is dropped here cheaply, and the new leader's next pass
         # does the work. The lease can still lapse between this check and the commit; the database keeps that safe:
         # the fence row this pass claimed holds a newer leader's write stretch until this commit (which it then
-        # reads), and a claim that comes after a newer leader's is refused (`claim_fence`).
+        # reads), and a claim that comes after a newer leader's is refused (`fence.claim`).
         if not self.is_evaluator():
             session.rollback()
             return None
@@ -120,26 +109,6 @@ class Evaluator:
         if report.deliveries:
             self.wake_delivery()
         return report
-
-    def _pass_fence(self, session: Session) -> int | None:
-        """The fencing token this pass carries; None while not leading. At a holding's first pass it is compared with
-        the fence row: a token not above the row's (Redis restarted, or failed over to a replica behind, and counts
-        from 1 again) is raised above it, which only the lease's holder can do, so the cluster heals by itself
-        while a leader that lost the lease stays refused."""
-        fence = self.fence.token()
-        if fence is None or fence == self.checked_fence:
-            return fence
-        stored = stored_fence(session)
-        if stored is not None and fence <= stored:
-            raised = self.fence.raise_above(stored)
-            if raised is None:
-                log.warning("alert pass refused: its fencing token %s is not above %s, with which a leader has written, "
-                            "and could not be raised (this process lost the lease, or Redis did not answer)", fence, stored)
-                return None
-            log.warning("fence counter behind the database: raised from %s to %s", fence, raised)
-            fence = raised
-        self.checked_fence = fence
-        return fence
 
 
 def slice_of(rule: RuleSnapshot, slices: int) -> int:
@@ -165,7 +134,7 @@ def evaluate_all(session: Session, runtime, settings: Settings, now: datetime, r
     readings = read_all(session, runtime, rules, now, pause, history)
     # End the reads' transaction: SQLite (WAL) refuses to make a write of a read begun before another commit.
     session.rollback()
-    if fence is not None and not claim_fence(session, fence):
+    if fence is not None and not claim(session, fence):
         return None
     open_instances: dict[int | None, dict[str, Alert]] = defaultdict(dict)
     # The open instances, and those whose receivers last heard "firing" (owed_resolved), in one read.
@@ -208,29 +177,6 @@ def read_all(session: Session, runtime, rules: list[RuleSnapshot], now: datetime
         if index % RULES_BETWEEN_PAUSES == 0:
             pause()
     return readings
-
-
-def claim_fence(session: Session, token: int) -> bool:
-    """Write this leader's fencing token into the evaluator's fence row, first in the write stretch; False when the
-    row holds a newer one, i.e. a newer leader has written and this pass comes too late.
-
-    Claimed before the instances are loaded: the row lock (PostgreSQL) or the writer lock (SQLite) it takes holds
-    another leader's write stretch until this transaction ends, so each one loads what the other committed."""
-    claim = {"name": FENCE, "token": token}
-    if session.execute(CLAIM_FENCE, claim).rowcount:
-        return True
-    session.execute(ADD_FENCE, claim)  # the database's first fenced pass; if another leader inserts first, the claim decides
-    if session.execute(CLAIM_FENCE, claim).rowcount:
-        return True
-    log.warning("alert pass refused: its fencing token %s is older than %s, with which a newer leader has written "
-                "(this process lost the lease; if it still leads, Redis lost the counter and its next pass raises it)",
-                token, stored_fence(session))
-    return False
-
-
-def stored_fence(session: Session) -> int | None:
-    """The newest fencing token the evaluator's writes have carried; None before the first fenced pass."""
-    return session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
 
 
 def evaluate_rule(session: Session, rule: RuleSnapshot, readings: "Readings", known: dict[str, Alert], now: datetime,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app_factory import evaluator_fence
 from database import Alert, AlertTransition, Base, Delivery, LeaderFence, Notification, create_database_engine
 from services.alerts import evaluator
+from services.alerts.fence import FENCE, Fence
 from services.cluster.lease import Lease
 from services.monitoring.performance import RequestMonitor
 from services.realtime.hub import EventHub
@@ -56,7 +57,7 @@ def process(engine, clock):
         hub.subscribe(lambda channel, items: pushed.append(channel))
         runtime = SimpleNamespace(hub=hub, monitor=RequestMonitor("web-1", 1, clock=FakeClock(T0.timestamp())))
         loop = evaluator.Evaluator(runtime, evaluator.Settings.of(CONFIG), clock=clock, is_evaluator=is_evaluator,
-                                   fence=fence or (evaluator.Fence(lambda: token, not_holding) if fenced else None))
+                                   fence=fence or (Fence(lambda: token, not_holding) if fenced else None))
         sessions.append(Session(engine, expire_on_commit=False))
         return SimpleNamespace(pushed=pushed, run=lambda session=sessions[-1]: loop.run(session))
 
@@ -83,7 +84,7 @@ def counts(session) -> dict[str, int]:
 
 def fence_token(session) -> int | None:
     session.rollback()
-    return session.scalar(select(LeaderFence.token).where(LeaderFence.name == evaluator.FENCE))
+    return session.scalar(select(LeaderFence.token).where(LeaderFence.name == FENCE))
 
 
 NOTHING = {"alerts": 0, "alert_transitions": 0, "deliveries": 0, "notifications": 0}
@@ -94,7 +95,7 @@ def test_a_pass_older_than_a_written_token_is_refused_with_nothing_written(proce
     new, old = process(token=2), process(token=1)
     assert new.run() is not None  # no rule yet: it writes its token alone
     firing_rule(setup, clock)
-    with caplog.at_level(logging.WARNING, logger=evaluator.__name__):
+    with caplog.at_level(logging.WARNING, logger="services.alerts.fence"):
         assert old.run() is None
     assert counts(setup) == NOTHING and old.pushed == []
     assert fence_token(setup) == 2
@@ -197,7 +198,7 @@ def test_a_leader_whose_fence_counter_redis_lost_raises_it_above_the_row_while_o
     member = cluster_process(redis, cluster_name, 31)  # a cluster of its own: its counter starts again at 1
     assert member.lease.refresh() and member.lease.fence == 1
     leader = process(fence=evaluator_fence(member))
-    with caplog.at_level(logging.WARNING, logger=evaluator.__name__):
+    with caplog.at_level(logging.WARNING, logger="services.alerts.fence"):
         assert leader.run().changes
     assert "fence counter behind the database: raised from 1 to 58" in caplog.text
     assert counts(setup) == ONE_FIRING and fence_token(setup) == 58
@@ -210,10 +211,10 @@ def test_a_leader_whose_fence_counter_redis_lost_raises_it_above_the_row_while_o
     assert not [statement for statement in statements if statement.startswith("SELECT") and "leader_fences" in statement]
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger=evaluator.__name__):
+    with caplog.at_level(logging.WARNING, logger="services.alerts.fence"):
         assert old.run() is None  # paused past its checks: the database refuses its claim
         lost = Lease(redis, cluster_name, "leader", "test-host:32")
         lost.fence = 1  # took the fresh counter's 1 and lost the lease before its first pass
-        assert process(fence=evaluator.Fence(lambda: lost.fence, lost.raise_fence_above)).run() is None
+        assert process(fence=Fence(lambda: lost.fence, lost.raise_fence_above)).run() is None
     assert "token 57 is older than 58" in caplog.text and "token 1 is not above 58" in caplog.text
     assert counts(setup) == ONE_FIRING and fence_token(setup) == 58 and int(redis.get(member.lease.fence_key)) == 58
