@@ -13,12 +13,14 @@ batches took 196 s instead of 1.5 beside a busy thread). Only the commit, one lo
 statement, but SQLite's JSON reading doubled its cost per row.
 """
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+STAGING_TABLES = "ingest_staging_tables"  # key in the pooled connection's info: the staging tables it holds
 
 
 class BulkSql:
@@ -27,6 +29,7 @@ class BulkSql:
         self.sqlite = self.connection.dialect.name == "sqlite"
         self.driver = self.connection.connection.dbapi_connection
         self.placeholder = "?" if self.sqlite else "%s"
+        self.created: set[str] = set()  # staging tables this transaction created
 
     @contextmanager
     def translated(self, statement: str):
@@ -45,6 +48,7 @@ class BulkSql:
     def commit(self) -> None:
         with self.translated("COMMIT"):
             self.driver.commit()
+        self.connection.info.setdefault(STAGING_TABLES, set()).update(self.created)
 
     def time(self, moment: datetime):
         """A UTC datetime as the column stores it: naive ISO text on SQLite (as SQLAlchemy writes it)."""
@@ -80,31 +84,24 @@ class BulkSql:
             with self.translated(sql), closing(self.driver.cursor()) as cursor:
                 cursor.executemany(sql, rows)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = "") -> None:
-        """INSERT rows in one statement; repeated keys under a conflict clause must be merged before."""
-        self.staged_insert(table, columns, rows, conflict)()
-
-    def staged_insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], conflict: str = ""
-                      ) -> Callable[[], None]:
-        """Send the rows now and return the INSERT that stores them, to run later (after a lock is taken).
-
-        On PostgreSQL through COPY: psycopg's executemany sends and dumps a statement per row, 8 us of CPU a row
-        against COPY's 4 (2,000 transactions). With a conflict clause the rows are copied into a staging table,
-        which takes no lock, and the INSERT reads them from it in one statement.
-        """
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+        """INSERT rows: with executemany on SQLite, through COPY on PostgreSQL (psycopg's executemany sends and
+        dumps a statement per row, 8 us of CPU a row against COPY's 4, measured on 2,000 transactions)."""
         rows = list(rows)
         names = ", ".join(columns)
         if not rows:
-            return lambda: None
+            return
         if self.sqlite:
-            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}"
-            return lambda: self.executemany(sql, rows)
-        if not conflict:
-            return lambda: self.copy(table, names, rows)
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+        else:
+            self.copy(table, names, rows)
+
+    def stage(self, table: str, names: str, rows: list[tuple]) -> str:
+        """Copy rows into a staging table typed as `table` (PostgreSQL), which takes no lock; return its name for
+        the statement that reads them (`WITH staged AS (DELETE FROM <it> RETURNING ...)`)."""
         incoming = self.staging_table("incoming", table, names)
         self.copy(incoming, names, rows)
-        return lambda: self.update(f"WITH staged AS (DELETE FROM {incoming} RETURNING {names}) "
-                                   f"INSERT INTO {table} ({names}) SELECT {names} FROM staged {conflict}")
+        return incoming
 
     def update_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
         """UPDATE rows by id: each row is its new column values, then its id."""
@@ -125,10 +122,17 @@ class BulkSql:
 
     def staging_table(self, purpose: str, table: str, names: str) -> str:
         """A temporary table with `names`, typed as in `table` (PostgreSQL). Its reader empties it (DELETE ...
-        RETURNING), so a second write in the same transaction does not see the first's rows again."""
+        RETURNING), so a second write in the same transaction does not see the first's rows again.
+
+        It lives as long as the connection once a transaction that created it commits; the connection remembers
+        those, so later writes skip the round trip of creating it. Tables of a transaction that rolled back are
+        not remembered: the rollback dropped them.
+        """
         staging = f"{purpose}_{table}"
-        self.update(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
-                    f"AS SELECT {names} FROM {table} WITH NO DATA")
+        if staging not in self.connection.info.get(STAGING_TABLES, ()):
+            self.update(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+                        f"AS SELECT {names} FROM {table} WITH NO DATA")
+            self.created.add(staging)
         return staging
 
     def copy(self, table: str, names: str, rows: list[tuple]) -> None:

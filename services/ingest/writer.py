@@ -52,9 +52,7 @@ def store_rows(bulk: BulkSql, rows: dict[str, list[dict]],
     if metrics:
         metric_rollups.merge(bulk, metric_rollups.fold_points(metrics), memory)
     if transactions:
-        previous = existing_transactions(bulk, [row["external_id"] for row in transactions])
         upsert()
-        apply_revenue_deltas(bulk, revenue_deltas(transactions, previous))
     return {"transactions": transactions, "activities": activities, "metrics": metrics}
 
 
@@ -64,16 +62,50 @@ UPDATED_ON_REPEAT = ("amount_e4", "currency", "status", "user_id", "occurred_at"
 
 
 def stage_transactions(bulk: BulkSql, rows: list[dict]) -> tuple[list[dict], Callable[[], None]]:
-    """The rows to store (a repeated id's last) and their upsert: new ids inserted, repeated ones updated in place.
-    On PostgreSQL the rows are sent now, to a staging table; the upsert runs under the ingest lock, after the
-    repeated ids' previous values are read for the revenue rollups."""
+    """The rows to store (a repeated id's last) and their upsert, which moves the revenue rollups with them: new ids
+    are inserted, repeated ones updated in place. Run the upsert under the ingest lock.
+
+    On SQLite the repeated ids' previous values are read and the rollups' changes worked out here. On PostgreSQL the
+    rows are sent now, to a staging table, and one statement reads the previous values, upserts and moves the
+    rollups: each statement the ingest lock waits for is a round trip in which the event loop may be parsing
+    another batch before it picks the answer up.
+    """
     rows = last_of_each_id(rows)
     now = bulk.time(utcnow())
-    conflict = ("ON CONFLICT (external_id) DO UPDATE SET "
-                + ", ".join(f"{column} = excluded.{column}" for column in UPDATED_ON_REPEAT))
-    return rows, bulk.staged_insert("transactions", TRANSACTION_COLUMNS, (
-        (row["external_id"], row["amount_e4"], row["currency"], row["status"], row["user_id"],
-         bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows), conflict)
+    values = [(row["external_id"], row["amount_e4"], row["currency"], row["status"], row["user_id"],
+               bulk.time(row["occurred_at"]), now, now, bulk.json(row["details"])) for row in rows]
+    names = ", ".join(TRANSACTION_COLUMNS)
+    if bulk.sqlite:
+        upsert = (f"INSERT INTO transactions ({names}) VALUES ({', '.join('?' * len(TRANSACTION_COLUMNS))}) "
+                  f"{ON_REPEAT}")
+
+        def upsert_moving_revenue() -> None:
+            previous = existing_transactions(bulk, [row["external_id"] for row in rows])
+            bulk.executemany(upsert, values)
+            apply_revenue_deltas(bulk, revenue_deltas(rows, previous))
+        return rows, upsert_moving_revenue
+    staged = bulk.stage("transactions", names, values)
+    ids = [row["external_id"] for row in rows]  # a parameter, not the staged rows: the planner then uses the index
+    return rows, lambda: bulk.update(UPSERT_MOVING_REVENUE.format(staged=staged, names=names), (ids,))
+
+
+ON_REPEAT = "ON CONFLICT (external_id) DO UPDATE SET " + ", ".join(f"{column} = excluded.{column}"
+                                                                   for column in UPDATED_ON_REPEAT)
+REVENUE_ON_CONFLICT = ("ON CONFLICT (hour, currency, status) DO UPDATE SET count = revenue_rollups.count + "
+                       "excluded.count, amount_e4 = revenue_rollups.amount_e4 + excluded.amount_e4")
+# PostgreSQL: every part sees the table as it was before the statement, so `previous` holds what the repeated ids
+# held, and the rollups get each hour's new rows less its old ones. Rows go in key order, the order any two
+# writers lock rollup rows in.
+UPSERT_MOVING_REVENUE = f"""WITH staged AS (DELETE FROM {{staged}} RETURNING {{names}}),
+previous AS (SELECT occurred_at, currency, status, amount_e4 FROM transactions WHERE external_id = ANY(%s)),
+upserted AS (INSERT INTO transactions ({{names}}) SELECT {{names}} FROM staged {ON_REPEAT}),
+changes AS (SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, currency, status, 1 AS count, amount_e4
+            FROM staged
+            UNION ALL SELECT date_trunc('hour', occurred_at, 'UTC'), currency, status, -1, -amount_e4 FROM previous)
+INSERT INTO revenue_rollups (hour, currency, status, count, amount_e4)
+SELECT hour, currency, status, sum(count), sum(amount_e4) FROM changes GROUP BY hour, currency, status
+HAVING sum(count) <> 0 OR sum(amount_e4) <> 0 ORDER BY hour, currency, status
+{REVENUE_ON_CONFLICT}"""
 
 
 def last_of_each_id(rows: list[dict]) -> list[dict]:
@@ -106,11 +138,9 @@ def revenue_deltas(rows: list[dict], previous: dict[str, tuple]) -> dict[tuple, 
 
 
 def apply_revenue_deltas(bulk: BulkSql, deltas: dict[tuple, list[int]]) -> None:
-    conflict = ("ON CONFLICT (hour, currency, status) DO UPDATE SET count = revenue_rollups.count + excluded.count, "
-                "amount_e4 = revenue_rollups.amount_e4 + excluded.amount_e4")
-    bulk.insert_rows("revenue_rollups", ("hour", "currency", "status", "count", "amount_e4"),
-                     ((bulk.time(hour), currency, status, count, amount)
-                      for (hour, currency, status), (count, amount) in deltas.items()), conflict)
+    bulk.executemany(f"INSERT INTO revenue_rollups (hour, currency, status, count, amount_e4) VALUES (?, ?, ?, ?, ?) "
+                     f"{REVENUE_ON_CONFLICT}", ((bulk.time(hour), currency, status, count, amount)
+                                                for (hour, currency, status), (count, amount) in deltas.items()))
 
 
 def insert_activities(bulk: BulkSql, rows: list[dict]) -> list[dict]:

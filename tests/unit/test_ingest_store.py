@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from database import MetricRollup, RevenueRollup, Transaction, UserActivity
 from services.ingest import event_schema, writer
+from services.ingest.bulk_sql import STAGING_TABLES, BulkSql
 from services.monitoring.histogram import LogHistogram
 
 NOW = datetime(2026, 3, 4, 10, 20, 30, 123456, tzinfo=UTC)
@@ -49,6 +50,41 @@ def test_rollups_equal_the_rows_after_repeats_and_moves(session):
     assert {status: total for status, total in rolled.items() if total} == truth == {
         "completed": 150000, "refunded": 70000, "failed": 10000}
     assert session.scalar(select(func.count()).select_from(Transaction)) == 4
+
+
+def test_a_repeat_moves_its_revenue_to_another_hour_and_currency(session):
+    """Each (hour, currency, status) rollup equals its rows after repeats that move hour and currency, one of them
+    repeated inside its own batch (the last wins)."""
+    later = NOW + timedelta(hours=2)
+    store(session, {"transactions": [tx("a", "10"), tx("b", "5"), tx("c", "3", "pending")]})
+    store(session, {"transactions": [tx("a", "10", at=later), tx("b", "6", currency="EUR"), tx("b", "4", currency="GBP"),
+                                     tx("e", "2")]})
+    hour = lambda moment: moment.replace(minute=0, second=0, microsecond=0)  # noqa: E731
+    truth = {}
+    for row in session.scalars(select(Transaction)):
+        count, amount = truth.get((hour(row.occurred_at), row.currency, row.status), (0, 0))
+        truth[(hour(row.occurred_at), row.currency, row.status)] = (count + 1, amount + row.amount_e4)
+    rolled = {(row.hour, row.currency, row.status): (row.count, row.amount_e4)
+              for row in session.scalars(select(RevenueRollup)) if row.count or row.amount_e4}
+    assert rolled == truth
+    assert truth[(hour(NOW), "GBP", "completed")] == (1, 40000) and (hour(later), "USD", "completed") in truth
+
+
+def test_staging_tables_are_remembered_only_once_committed(session):
+    """A rolled-back transaction drops the staging tables it created; a write after it creates them again."""
+    rows, _ = event_schema.parse_batch({"transactions": [tx("a", "10")]}, NOW)
+    bulk = BulkSql(session)
+    writer.store_rows(bulk, rows)
+    session.rollback()
+    bulk = BulkSql(session)
+    writer.store_rows(bulk, rows)
+    bulk.commit()
+    session.commit()
+    remembered = BulkSql(session).connection.info.get(STAGING_TABLES, set())
+    assert remembered == (set() if bulk.sqlite else {"incoming_transactions"})
+    store(session, {"transactions": [tx("b", "1")]})
+    store(session, {"transactions": [tx("a", "2")]})
+    assert session.execute(select(RevenueRollup.count, RevenueRollup.amount_e4)).all() == [(2, 30000)]
 
 
 def test_two_writes_in_one_transaction_each_count_once(session):
