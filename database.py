@@ -86,6 +86,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Checkpoint every 64 MB of WAL instead of every 4 MB: a checkpoint fsyncs twice and writes each changed page
     # once however often it changed since the last, so ingest wrote 6.3 KB an item with the default, 4.0 with this.
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
+    # A 16 MB page cache instead of 2 MB: ingest inserts transactions at random places in their time index, and
+    # with 2 MB each insert read most of its pages back from the file (measured on 480k rows: 8.3 µs a row, 5.8
+    # with 16 MB, no less with 64). The cache fills only with pages a connection reads.
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

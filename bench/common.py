@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -43,6 +45,12 @@ def cpu_seconds(process) -> float:
     """User plus system CPU time a process (a psutil.Process) has used so far."""
     times = process.cpu_times()
     return times.user + times.system
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far (all processes, the kernel's included)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq
 
 
 def rounded(value, digits: int = 3):

