@@ -52,7 +52,8 @@ class BulkSql:
 
     def time(self, moment: datetime) -> str:
         """A UTC datetime as text the column takes: naive ISO on SQLite (as SQLAlchemy writes it), ISO with its
-        offset on PostgreSQL. There psycopg's own datetime dumper cost 1.4 µs a value in COPY, this 0.25 µs."""
+        offset on PostgreSQL. There psycopg's own datetime dumper cost COPY 4.7 µs of CPU a transaction (three
+        timestamps), text 0.65; formatting the one that differs per row costs 0.8."""
         if moment.tzinfo is not UTC:  # validated rows are in UTC already: no conversion, no naive copy
             moment = moment.astimezone(UTC)
         if self.sqlite:
