@@ -39,6 +39,7 @@ def create_app(config_class: type = Config) -> Flask:
     app.config.from_object(config_class)
     app.config["SECRET_KEY"] = resolve_secret_key(app.config["SECRET_KEY"], app.config["HOST"], INSTANCE_DIR)
     check_choice("WEBSOCKET_TRANSPORT", app.config["WEBSOCKET_TRANSPORT"], websocket_transport.CHOICES)
+    check_choice("INGEST_WRITER", app.config["INGEST_WRITER"], ("process", "inline"))
     register_runtime(app)
     register_proxies(app)
     register_extensions(app)

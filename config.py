@@ -115,6 +115,7 @@ class Config:
     REPLAY_BUFFER_SECONDS = env_float("REPLAY_BUFFER_SECONDS", 300.0)
     SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
     INGEST_RATE_LIMIT = env_str("INGEST_RATE_LIMIT", "100 per second")
+    INGEST_WRITER = env_str("INGEST_WRITER", "process")
     METRICS_TOKEN = env_str("METRICS_TOKEN")
     RAW_SAMPLE_RETENTION_SECONDS = env_int("RAW_SAMPLE_RETENTION_SECONDS", 3600)
     MINUTE_ROLLUP_RETENTION_DAYS = env_int("MINUTE_ROLLUP_RETENTION_DAYS", 7)
@@ -162,3 +163,5 @@ class TestConfig(Config):
     BREAKER_RESET_SECONDS = 0.3
     # Hashing is deliberately slow in production; tests make many users.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    # In-process apps come and go by the hundred in a test run; the writer process is tested on real servers.
+    INGEST_WRITER = "inline"

@@ -29,8 +29,13 @@ def store_batches(bulk: BulkSql, batches: list[dict[str, list[dict]]],
     """Write several validated batches as one (in their order, so a repeated id keeps its last); return what each
     stored. Caller commits."""
     store_rows(bulk, {kind: [row for rows in batches for row in rows.get(kind, ())] for kind in KINDS}, memory)
-    return [{"transactions": last_of_each_id(rows.get("transactions", [])), "activities": rows.get("activities", []),
-             "metrics": rows.get("metrics", [])} for rows in batches]
+    return [stored_rows(rows) for rows in batches]
+
+
+def stored_rows(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """What storing a batch keeps of it, per kind: a repeated transaction id's last row."""
+    return {"transactions": last_of_each_id(rows.get("transactions", [])), "activities": rows.get("activities", []),
+            "metrics": rows.get("metrics", [])}
 
 
 def store_batch(session: Session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:

@@ -31,11 +31,13 @@ def post(url: str, key: str, items: dict[str, dict], timeout: float = 15) -> req
 
 @dataclass
 class Sender:
-    """Posts batches until stopped or until the server stops answering; sorts every item by the answer it got."""
+    """Posts batches until stopped or until the server stops answering; sorts every item by the answer it got.
+    With `through_unavailable`, a 503 (which may come after the batch was stored) is noted and sending goes on."""
 
     url: str
     key: str
     name: str
+    through_unavailable: bool = False
     acked: dict = field(default_factory=dict)
     unanswered: dict = field(default_factory=dict)
     other_answers: list = field(default_factory=list)
@@ -54,6 +56,8 @@ class Sender:
                 return
             if response.status_code == 202 and response.json()["accepted"] == len(items):
                 self.acked.update(items)
+            elif response.status_code == 503 and self.through_unavailable:
+                self.unanswered.update(items)
             else:
                 self.other_answers.append((response.status_code, response.text[:300]))
                 return

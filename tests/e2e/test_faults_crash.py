@@ -1,7 +1,9 @@
-"""SIGKILL of the server while senders keep posting: after a restart, every acknowledged item is stored exactly once."""
+"""SIGKILL of the server, or of its ingest writer process, while senders keep posting: every acknowledged item is
+stored exactly once."""
 import threading
 import time
 
+import psutil
 import pytest
 
 from tests.e2e.faults import Sender, assert_no_traceback, assert_stored_exactly, restart
@@ -54,3 +56,43 @@ def test_sigkill_loses_no_acknowledged_item(server_factory, database_url):
           f"{len(set(unanswered) & set(rows))} stored")
     for each in servers:
         assert_no_traceback(each)
+
+
+def writer_child(server) -> psutil.Process:
+    [child] = psutil.Process(server.process.pid).children()
+    assert "services.ingest.writer_process" in child.cmdline()
+    return child
+
+
+def test_sigkill_of_the_writer_process_loses_no_acknowledged_item_and_the_next_batches_start_another(
+        server_factory, database_url):
+    server = server_factory(DATABASE_URL=database_url, INGEST_RATE_LIMIT="10000 per second")
+    key = create_api_key(server)
+    senders = [Sender(server.url, key, f"s{n}", through_unavailable=True) for n in range(SENDERS)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=sender.run, args=(stop,)) for sender in senders]
+    for thread in threads:
+        thread.start()
+    try:
+        acked = lambda: sum(len(sender.acked) for sender in senders)  # noqa: E731
+        deadline = time.monotonic() + 30
+        while acked() < 20 * 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed = writer_child(server)
+        killed.kill()
+        before = acked()
+        while acked() < before + 20 * 20 and time.monotonic() < deadline:  # a new writer stores the next batches
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+    assert [answer for sender in senders for answer in sender.other_answers] == []
+    assert acked() >= before + 20 * 20
+    assert writer_child(server).pid != killed.pid
+    replacement = writer_child(server)
+    server.stop()
+    replacement.wait(timeout=10)  # and it goes with the server
+    assert_stored_exactly(database_url, {k: v for sender in senders for k, v in sender.acked.items()},
+                          maybe={k: v for sender in senders for k, v in sender.unanswered.items()})
+    assert_no_traceback(server)
