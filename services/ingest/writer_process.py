@@ -4,8 +4,8 @@ In the server's process the writer shared one GIL and one event loop with the re
 its statements' answers waited for the loop to come back from parsing the next batches (a 50-row COPY took
 0.85 ms with one sender and 4.5 ms with four), and SQLite's statements stopped the loop outright. The child
 has its database connection to itself and blocks on it; the server's part of a batch is one pickle sent down
-a socket. Measured with 4 senders, interleaved with the in-process writer: 35.9k and 42.0k items/s against
-28.6k and 28.8k on PostgreSQL, 36.3k and 33.8k against 28.3k and 24.4k on SQLite.
+a socket. Measured over HTTP with 4 senders, 3 pairs of runs alternating with INGEST_WRITER=inline: medians
+40.4k against 28.8k items/s on SQLite, 38.4k against 28.0k on PostgreSQL.
 
 Group commit happens in the child: it takes every batch waiting in the socket, stores them as one
 (`writer.store_batches`), commits and answers each. It is started by the first batch and ends when the server
