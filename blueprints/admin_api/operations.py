@@ -36,6 +36,7 @@ def health_status():
                       health.check_message_queue(current_app.config["SOCKETIO_MESSAGE_QUEUE"]))),
                   "background_jobs": health.check_jobs(services, time.time()),
                   "cluster": current_app.extensions[registry.CLUSTER].health(),
+                  "ingest_writer": services.ingest_writer.health(),
                   "circuit_breaker": services.breaker.status() | {
                       "status": "ok" if services.breaker.state == "closed" else "degraded"}}
     status = health.overall(components)

@@ -6,22 +6,12 @@ from database import utcnow
 from extensions import csrf, db, limiter
 from services.accounts import api_keys
 from services.ingest import event_schema
-from services.ingest.group_commit import GroupCommit
-from services.ingest.writer_process import WriterProcess, build_ingest_writer
 
 csrf.exempt(bp)
 
 
 def ingest_limit() -> str:
     return current_app.config["INGEST_RATE_LIMIT"]
-
-
-def ingest_writer() -> GroupCommit | WriterProcess:
-    extensions = current_app.extensions
-    if "ingest_writer" not in extensions:
-        extensions["ingest_writer"] = build_ingest_writer(current_app.config["DATABASE_URL"],
-                                                          current_app.config["INGEST_WRITER"])
-    return extensions["ingest_writer"]
 
 
 def api_key_identity() -> str:
@@ -50,7 +40,7 @@ def events():
     except event_schema.BatchError as error:
         raise ApiError(error.status, str(error)) from None
     rows, errors = event_schema.parse_batch(payload, utcnow())
-    stored = ingest_writer().store(db.session, rows)
+    stored = runtime().ingest_writer.store(db.session, rows)
     db.session.commit()  # the API key's last use, when another request or the writer process stored the batch
     runtime().announce_ingested(stored, errors)
     let_pushes_leave()

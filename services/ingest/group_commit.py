@@ -47,6 +47,9 @@ class GroupCommit:
             raise submission.error
         return submission.stored
 
+    def health(self) -> dict:
+        return {"status": "ok", "mode": "inline", "waiting": len(self._waiting)}
+
     def _write_waiting(self, session: Session) -> None:
         with self._queue_lock:
             group, self._waiting = self._waiting, []

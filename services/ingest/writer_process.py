@@ -113,6 +113,16 @@ class WriterProcess:
         self._numbers = itertools.count()
         self.child: Child | None = None
         self._last_batch = time.monotonic()
+        self.started = self.ended_early = 0  # children; ended early: killed or failed, not let go when idle
+        self.last_exit: int | None = None
+
+    def health(self) -> dict:
+        """Always ok: a child that ends is replaced by the next batch. `ended_early` counts those that ended with
+        batches waiting or by a signal or an error, and `last_exit` is how the last one ended."""
+        child = self.child
+        return {"status": "ok", "mode": "process", "pid": child.process.pid if child else None,
+                "waiting": len(child.waiting) if child else 0, "started": self.started,
+                "ended_early": self.ended_early, "last_exit": self.last_exit}
 
     def store(self, session, rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
         """Store validated rows (event_schema.parse_batch); return what was stored, per kind. The caller commits
@@ -135,6 +145,7 @@ class WriterProcess:
 
     def _start(self) -> Child:
         self.child = Child(self.database_url)
+        self.started += 1
         threading.Thread(target=self._read_answers, args=(self.child,), daemon=True, name="ingest-writer").start()
         return self.child
 
@@ -156,7 +167,9 @@ class WriterProcess:
             submission.error = OperationalError("ingest writer", None, RuntimeError("the ingest writer process ended"))
             submission.done.set()
         child.socket.close()
-        child.process.wait()
+        self.last_exit = child.process.wait()
+        if lost or self.last_exit != 0:
+            self.ended_early += 1
 
     def _close_if_idle(self, child: Child) -> None:
         with self._lock:

@@ -13,7 +13,9 @@ from services.cache.cache_manager import DEFAULT_NAMESPACES, CacheManager
 from services.cache.circuit_breaker import CircuitBreaker
 from services.cluster.shared_measurements import Peers
 from services.cluster.stream import build_stream
+from services.ingest.group_commit import GroupCommit
 from services.ingest.writer import as_event
+from services.ingest.writer_process import WriterProcess, build_ingest_writer
 from services.monitoring.performance import RequestMonitor
 from services.realtime.hub import Stream
 from services.realtime.presence import Presence
@@ -33,6 +35,7 @@ class Runtime:
     cache: CacheManager
     breaker: CircuitBreaker
     monitor: RequestMonitor
+    ingest_writer: GroupCommit | WriterProcess  # stores what the ingest API validated (INGEST_WRITER)
     host: str
     pid: int
     presence: Presence = field(default_factory=Presence)
@@ -87,4 +90,6 @@ def build_runtime(settings: dict) -> Runtime:
                    breaker=CircuitBreaker(failure_threshold=settings["BREAKER_FAILURES"],
                                           reset_timeout=settings["BREAKER_RESET_SECONDS"],
                                           trip_on=DATABASE_FAILURES),
-                   monitor=RequestMonitor(host, pid, peer_rows=peers.request_rows), host=host, pid=pid, peers=peers)
+                   monitor=RequestMonitor(host, pid, peer_rows=peers.request_rows),
+                   ingest_writer=build_ingest_writer(settings["DATABASE_URL"], settings["INGEST_WRITER"]),
+                   host=host, pid=pid, peers=peers)

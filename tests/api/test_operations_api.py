@@ -99,7 +99,8 @@ def test_health_is_healthy_with_every_component(admin, client):
     body = client.get("/admin/api/health").json
     assert body["status"] == "healthy"
     assert set(body["components"]) == {"database", "cache", "realtime", "message_queue", "background_jobs",
-                                       "circuit_breaker", "cluster"}
+                                       "circuit_breaker", "cluster", "ingest_writer"}
+    assert body["components"]["ingest_writer"] == {"status": "ok", "mode": "inline", "waiting": 0}
     me = f"{body['host']}:{body['pid']}"  # without a message queue the process is a cluster of one, and its leader
     assert body["components"]["cluster"]["leader"] == me and len(body["components"]["cluster"]["processes"]) == 1
 

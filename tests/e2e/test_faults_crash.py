@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.faults import Sender, assert_no_traceback, assert_stored_exactly, restart
 from tests.e2e.test_ingest_server import create_api_key
+from tests.servers import LIVE_ADMIN, login_session
 
 SENDERS = 4
 
@@ -66,7 +67,7 @@ def writer_child(server) -> psutil.Process:
 
 def test_sigkill_of_the_writer_process_loses_no_acknowledged_item_and_the_next_batches_start_another(
         server_factory, database_url):
-    server = server_factory(DATABASE_URL=database_url, INGEST_RATE_LIMIT="10000 per second")
+    server = server_factory(DATABASE_URL=database_url, INGEST_RATE_LIMIT="10000 per second", ADMIN_PASSWORD=LIVE_ADMIN[1])
     key = create_api_key(server)
     senders = [Sender(server.url, key, f"s{n}", through_unavailable=True) for n in range(SENDERS)]
     stop = threading.Event()
@@ -89,8 +90,12 @@ def test_sigkill_of_the_writer_process_loses_no_acknowledged_item_and_the_next_b
             thread.join(timeout=20)
     assert [answer for sender in senders for answer in sender.other_answers] == []
     assert acked() >= before + 20 * 20
-    assert writer_child(server).pid != killed.pid
     replacement = writer_child(server)
+    assert replacement.pid != killed.pid
+    writer_health = login_session(server).get(server.url + "/admin/api/health", timeout=10).json()["components"][
+        "ingest_writer"]
+    assert writer_health | {"waiting": 0} == {"status": "ok", "mode": "process", "pid": replacement.pid, "waiting": 0,
+                                               "started": 2, "ended_early": 1, "last_exit": -9}
     server.stop()
     replacement.wait(timeout=10)  # and it goes with the server
     assert_stored_exactly(database_url, {k: v for sender in senders for k, v in sender.acked.items()},

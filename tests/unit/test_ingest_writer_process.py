@@ -93,6 +93,8 @@ def test_a_killed_child_fails_only_what_it_held_and_the_next_batch_starts_anothe
     writer_process.store(session, batch("b"))
     assert writer_process.child.process.pid != killed.pid
     assert counts(session)[0] == 6
+    assert writer_process.health() == {"status": "ok", "mode": "process", "pid": writer_process.child.process.pid,
+                                       "waiting": 0, "started": 2, "ended_early": 1, "last_exit": -signal.SIGKILL}
 
 
 def test_an_idle_child_is_let_go_and_comes_back_with_the_next_batch(session):
@@ -102,6 +104,9 @@ def test_an_idle_child_is_let_go_and_comes_back_with_the_next_batch(session):
         first = writer.child.process
         wait_until(lambda: first.poll() is not None)
         assert first.returncode == 0 and writer.child is None  # it read the end of its input and exited
+        wait_until(lambda: writer.last_exit == 0)
+        assert writer.health() | {"last_exit": 0} == {"status": "ok", "mode": "process", "pid": None, "waiting": 0,
+                                                       "started": 1, "ended_early": 0, "last_exit": 0}
         writer.store(session, batch("b"))
         assert writer.child.process.pid != first.pid
         assert counts(session)[0] == 6
