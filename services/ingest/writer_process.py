@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 HEADER = struct.Struct("!I")
 MOST_BATCHES_A_GROUP = 32  # bounds one transaction, far above what arrives during one commit
 IDLE_SECONDS = 60.0  # an idle server gives the child's memory (about 50 MB) back
+# Longest wait for the child's answer: far above a group's worst (its statements each end within the database
+# timeout), so only a child that hangs (stopped, say) reaches it, and the sender gets a 503 instead of no answer.
+ANSWER_SECONDS = 60.0
 
 
 def send_frame(sock: socket.socket, value: object) -> None:
@@ -105,8 +108,9 @@ class WriterProcess:
     """The server's side. `store` returns once the child has committed the batch, or raises why it was not: the
     database's own error, or an OperationalError when the child ended first (both answer 503)."""
 
-    def __init__(self, database_url: str, idle_seconds: float = IDLE_SECONDS) -> None:
-        self.database_url, self.idle_seconds = database_url, idle_seconds
+    def __init__(self, database_url: str, idle_seconds: float = IDLE_SECONDS,
+                 answer_seconds: float = ANSWER_SECONDS) -> None:
+        self.database_url, self.idle_seconds, self.answer_seconds = database_url, idle_seconds, answer_seconds
         # Green under eventlet (threading is patched before this is built): one frame at a time on the socket,
         # and the current child changes only under it.
         self._lock = threading.Lock()
@@ -138,7 +142,9 @@ class WriterProcess:
             except OSError as error:  # the child is gone: its reader fails what else it held and forgets it
                 child.waiting.pop(number, None)
                 raise OperationalError("send a batch to the ingest writer", None, error) from None
-        submission.done.wait()
+        if not submission.done.wait(self.answer_seconds):
+            raise OperationalError("ingest writer", None, TimeoutError(
+                f"the ingest writer did not answer within {self.answer_seconds:g} s"))
         if submission.error is not None:
             raise submission.error
         return writer.stored_rows(rows)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from database import MetricRollup, RevenueRollup, Transaction, UserActivity
 from services.ingest import event_schema
@@ -110,6 +110,20 @@ def test_an_idle_child_is_let_go_and_comes_back_with_the_next_batch(session):
         writer.store(session, batch("b"))
         assert writer.child.process.pid != first.pid
         assert counts(session)[0] == 6
+    finally:
+        stop(writer)
+
+
+def test_a_child_that_hangs_gets_the_sender_an_error_not_a_hang(session):
+    writer = WriterProcess(session.get_bind().url.render_as_string(hide_password=False), answer_seconds=0.5)
+    try:
+        writer.store(session, batch("a"))
+        writer.child.process.send_signal(signal.SIGSTOP)
+        with pytest.raises(OperationalError, match="did not answer within 0.5 s"):
+            writer.store(session, batch("b"))
+        writer.child.process.send_signal(signal.SIGCONT)
+        writer.store(session, batch("c"))  # the stalled batch is written too: a 503 may come after the commit
+        assert counts(session)[0] == 9
     finally:
         stop(writer)
 
