@@ -9,7 +9,8 @@ a socket. Measured over HTTP with 4 senders, 3 pairs of runs alternating with IN
 
 Group commit happens in the child: it takes every batch waiting in the socket, stores them as one
 (`writer.store_batches`), commits and answers each. It is started by the first batch and ends when the server
-closes the socket: after IDLE_SECONDS without a batch, or with the server (also if that is SIGKILLed).
+closes the socket: after IDLE_SECONDS without a batch, or with the server, whose end the kernel closes however
+the server ended (SIGKILL too).
 """
 import itertools
 import os
@@ -27,7 +28,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from database import SERVER_DATABASE_TIMEOUT, create_database_engine
-from deploy.cluster import die_with_parent
 from services.ingest import writer
 from services.ingest.bulk_sql import BulkSql
 from services.ingest.group_commit import GroupCommit
@@ -99,8 +99,7 @@ class Child:
         with theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.ingest.writer_process", str(theirs.fileno())], cwd=ROOT,
-                pass_fds=[theirs.fileno()], env={**os.environ, "DATABASE_URL": database_url},
-                preexec_fn=die_with_parent)
+                pass_fds=[theirs.fileno()], env={**os.environ, "DATABASE_URL": database_url})
         self.waiting: dict[int, Submission] = {}
 
 
